@@ -8,6 +8,10 @@ import (
 // ErrNotFound is returned by a Backend when no record matches.
 var ErrNotFound = errors.New("not found")
 
+// ErrKeyConflict is returned by Writer.Put when another record of the same
+// type already holds one of the record's keys.
+var ErrKeyConflict = errors.New("unique key held by another record")
+
 // Ref is one reference from an entity to another: the referring entity's
 // type and id, the field holding the reference, and the id referred to.
 type Ref struct {
