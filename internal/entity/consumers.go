@@ -96,10 +96,11 @@ var JWTSecrets = register(&Schema{
 })
 
 // checkJWTKey wants a PEM public key for the asymmetric algorithms and a
-// secret for the HMAC ones.
+// secret for the HMAC ones. An algorithm set to null counts as the default,
+// HS256.
 func checkJWTKey(e Entity) []FieldError {
 	alg := e.String("algorithm")
-	if alg[0] == 'H' {
+	if alg == "" || alg[0] == 'H' {
 		if e["secret"] == nil {
 			return []FieldError{{Field: "secret", Message: "required field missing"}}
 		}

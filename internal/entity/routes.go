@@ -111,16 +111,27 @@ func checkRouteMatchers(e Entity) []FieldError {
 			errs = append(errs, FieldError{Field: EntityField,
 				Message: "must set one of 'sources', 'destinations', 'snis' when 'protocols' is 'tcp', 'tls' or 'udp'"})
 		}
+	case protos["grpc"] || protos["grpcs"]:
+		for _, f := range []string{"methods", "sources", "destinations"} {
+			if isSet(e[f]) {
+				errs = append(errs, FieldError{Field: f,
+					Message: "cannot set '" + f + "' when 'protocols' is 'grpc' or 'grpcs'"})
+			}
+		}
+		has := isSet(e["hosts"]) || isSet(e["headers"]) || isSet(e["paths"])
+		if protos["grpcs"] && !has && !isSet(e["snis"]) {
+			errs = append(errs, FieldError{Field: EntityField,
+				Message: "must set one of 'hosts', 'headers', 'paths', 'snis' when 'protocols' is 'grpcs'"})
+		} else if !protos["grpcs"] && !has {
+			errs = append(errs, FieldError{Field: EntityField,
+				Message: "must set one of 'hosts', 'headers', 'paths' when 'protocols' is 'grpc'"})
+		}
 	default:
 		for _, f := range []string{"sources", "destinations"} {
 			if isSet(e[f]) {
 				errs = append(errs, FieldError{Field: f,
 					Message: "cannot set '" + f + "' when 'protocols' is 'http' or 'https'"})
 			}
-		}
-		if (protos["grpc"] || protos["grpcs"]) && isSet(e["methods"]) {
-			errs = append(errs, FieldError{Field: "methods",
-				Message: "cannot set 'methods' when 'protocols' is 'grpc' or 'grpcs'"})
 		}
 		has := isSet(e["methods"]) || isSet(e["hosts"]) || isSet(e["headers"]) || isSet(e["paths"])
 		if tls && !has && !isSet(e["snis"]) {

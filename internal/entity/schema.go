@@ -145,7 +145,7 @@ type Field struct {
 	Min, Max float64
 	HasRange bool
 	// LenMin and LenMax bound string length and element counts; zero means
-	// no bound.
+	// no bound, except that a string is never empty (Kong's default).
 	LenMin, LenMax int
 	// Check runs after the type checks on a non-null value and returns a
 	// Kong-style message when the value is wrong.

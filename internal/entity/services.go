@@ -34,7 +34,7 @@ var Services = register(&Schema{
 		foreignField("client_certificate", "certificates", false, Restrict),
 		{Name: "tls_verify", Kind: Boolean},
 		{Name: "tls_verify_depth", Kind: Integer, HasRange: true, Min: 0, Max: 64},
-		{Name: "ca_certificates", Kind: Array, Elements: &Field{Kind: String, Check: checkUUID}},
+		{Name: "ca_certificates", Kind: Array, Elements: &Field{Kind: String, Check: checkUUID, Normalize: lowerUUID}},
 		{Name: "tls_sans", Kind: Record, Fields: []*Field{
 			{Name: "dnsnames", Kind: Array, Elements: &Field{Kind: String, Check: checkWildcardHost}},
 			{Name: "uris", Kind: Array, Elements: &Field{Kind: String}},

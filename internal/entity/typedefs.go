@@ -14,7 +14,7 @@ import (
 // Fields and checks shared by many schemas, after Kong's typedefs.
 
 func idField() *Field {
-	return &Field{Name: "id", Kind: String, Auto: true, Check: checkUUID}
+	return &Field{Name: "id", Kind: String, Auto: true, Check: checkUUID, Normalize: lowerUUID}
 }
 
 func createdAtField() *Field { return &Field{Name: "created_at", Kind: Integer, Auto: true} }
@@ -80,6 +80,10 @@ func checkUUID(v any) string {
 	}
 	return ""
 }
+
+// lowerUUID stores a UUID in lower case, the form foreign keys are stored
+// in, so that a reference always finds the entity it names.
+func lowerUUID(v any) any { return strings.ToLower(v.(string)) }
 
 // checkName follows Kong's utf8_name: printable UTF-8, and of ASCII only
 // letters, digits and . - _ ~.
@@ -174,10 +178,7 @@ func isIP(s string) bool {
 func checkHost(v any) string {
 	s := v.(string)
 	host, port := splitHostPort(s)
-	if port == -2 {
-		return "invalid port number"
-	}
-	if port >= 0 {
+	if port != -1 {
 		return "must not have a port"
 	}
 	if !isIP(host) && !validHostname(host) {
@@ -241,6 +242,9 @@ func checkPath(v any) string {
 }
 
 func checkPathChars(s string) string {
+	if strings.Contains(s, "//") {
+		return "must not have empty segments"
+	}
 	if !rfc3986Path.MatchString(s) {
 		return fmt.Sprintf("invalid path: '%s' (characters outside of the reserved list of RFC 3986 found)", s)
 	}
@@ -249,7 +253,7 @@ func checkPathChars(s string) string {
 			continue
 		}
 		if i+2 >= len(s) || !isHex(s[i+1]) || !isHex(s[i+2]) {
-			return fmt.Sprintf("invalid url-encoded value: '%s'", s)
+			return fmt.Sprintf("invalid url-encoded value: '%s'", s[i:min(i+3, len(s))])
 		}
 	}
 	return ""
@@ -295,7 +299,7 @@ func checkMethod(v any) string {
 	return ""
 }
 
-var headerNamePattern = regexp.MustCompile(`^[A-Za-z0-9!#$%&'*+.^_|~-]+$`)
+var headerNamePattern = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
 
 func checkHeaderName(name string) string {
 	if !headerNamePattern.MatchString(name) {
@@ -314,13 +318,6 @@ func checkIPOrCIDR(v any) string {
 		return ""
 	}
 	return fmt.Sprintf("invalid ip or cidr range: '%s'", s)
-}
-
-func checkIP(v any) string {
-	if !isIP(v.(string)) {
-		return "not an ip address: " + v.(string)
-	}
-	return ""
 }
 
 // needsOneOf returns an entity check that wants at least one of fields set

@@ -78,9 +78,6 @@ func checkUpstreamHashing(e Entity) []FieldError {
 	if (on == "none" || on == "cookie") && fallback != "none" {
 		errs = append(errs, FieldError{Field: "hash_fallback", Message: "expected one of: none", Value: fallback, HasValue: true})
 	}
-	if fallback == "cookie" {
-		errs = append(errs, FieldError{Field: "hash_fallback", Message: "'cookie' can only be used as hash_on", Value: fallback, HasValue: true})
-	}
 	if on != "none" && on == fallback && on != "header" && on != "query_arg" && on != "uri_capture" {
 		errs = append(errs, FieldError{Field: EntityField, Message: "values of these fields must be distinct: 'hash_on', 'hash_fallback'"})
 	}

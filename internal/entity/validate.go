@@ -137,8 +137,9 @@ func validateValue(f *Field, v any, opts Options) (any, Errors) {
 			}
 			s = fmt.Sprint(v)
 		}
-		if f.LenMin > 0 && len(s) < f.LenMin {
-			if f.LenMin == 1 {
+		// Like Kong, no string may be empty, whatever its LenMin.
+		if s == "" || f.LenMin > 0 && len(s) < f.LenMin {
+			if f.LenMin <= 1 {
 				return fail("length must be at least 1")
 			}
 			return fail(fmt.Sprintf("length must be at least %d", f.LenMin))
@@ -322,7 +323,8 @@ func toInt(v any, coerce bool) (int64, bool) {
 		}
 		return int64(t), true
 	case float64:
-		if t != math.Trunc(t) || math.IsInf(t, 0) || t > math.MaxInt64 || t < math.MinInt64 {
+		// float64(math.MaxInt64) rounds up to 2^63, which does not fit.
+		if t != math.Trunc(t) || math.IsInf(t, 0) || t >= math.MaxInt64 || t < math.MinInt64 {
 			return 0, false
 		}
 		return int64(t), true
