@@ -21,7 +21,6 @@ import (
 	"github.com/kong/go-kong/kong"
 
 	"github.com/gantry-gw/gantry/internal/admin"
-	"github.com/gantry-gw/gantry/internal/entity"
 	"github.com/gantry-gw/gantry/internal/store"
 	"github.com/gantry-gw/gantry/internal/store/sqlite"
 )
@@ -32,7 +31,7 @@ import (
 
 func newServer(t *testing.T) (*httptest.Server, *store.Store) {
 	t.Helper()
-	b, err := sqlite.Open(filepath.Join(t.TempDir(), "gantry.db"))
+	b, err := sqlite.Open(filepath.Join(t.TempDir(), "gantry.db"), sqlite.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -468,12 +467,6 @@ func TestGoKongPlugins(t *testing.T) {
 	if len(forSvc) != 1 || len(forRoute) != 1 || len(forConsumer) != 1 {
 		t.Fatalf("scoped lists: service %d route %d consumer %d", len(forSvc), len(forRoute), len(forConsumer))
 	}
-	enabled, err := c.Plugins.GetEnabled(ctx)
-	must(t, err)
-	if len(enabled) != len(entity.KnownPlugins) {
-		t.Fatalf("enabled plugins: %d, want %d", len(enabled), len(entity.KnownPlugins))
-	}
-
 	// Plugins go with the route they are on.
 	must(t, c.Routes.Delete(ctx, route.ID))
 	forRoute, err = c.Plugins.ListAll(ctx)
@@ -580,7 +573,7 @@ func TestGoKongInfoAndStatus(t *testing.T) {
 	if root["version"] != "3.10.0" {
 		t.Fatalf("version: %v", root["version"])
 	}
-	v, err := kong.GetVersionForClient(ctx, c)
+	v, err := kong.ParseSemanticVersion(kong.VersionFromInfo(root))
 	must(t, err)
 	if v.Major() != 3 {
 		t.Fatalf("parsed version %v", v)

@@ -93,8 +93,7 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 			r.URL.Path = "/"
 		}
 	}
-	h, pattern := s.mux.Handler(r)
-	if pattern == "" {
+	if _, pattern := s.mux.Handler(r); pattern == "" {
 		if s.pathKnown(r) {
 			writeJSON(w, http.StatusMethodNotAllowed, map[string]any{"message": "Method not allowed"})
 			return
@@ -102,7 +101,7 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusNotFound, map[string]any{"message": "Not found"})
 		return
 	}
-	h.ServeHTTP(w, r)
+	s.mux.ServeHTTP(w, r)
 }
 
 // pathKnown reports whether some method is routed for r's path, to answer

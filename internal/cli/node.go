@@ -93,7 +93,7 @@ func startNode(cfg *conf.Config, log *slog.Logger) (*node, error) {
 
 // openStore opens the SQLite store in prefix.
 func openStore(prefix string) (*store.Store, error) {
-	b, err := sqlite.Open(filepath.Join(prefix, storeFile))
+	b, err := sqlite.Open(filepath.Join(prefix, storeFile), sqlite.Options{})
 	if err != nil {
 		return nil, err
 	}
