@@ -363,7 +363,7 @@ func proxyURL(s string) error {
 	if s == "" {
 		return nil
 	}
-	const form = "expected http://[user:password@]host[:port] or https://..."
+	const form = "expected http://[user:password@]host[:port] or https://[user:password@]host[:port]"
 	if strings.Contains(s, "#") {
 		return errors.New("a proxy URL may not have a query or fragment (write # in a password as %23); " + form)
 	}

@@ -120,10 +120,10 @@ func TestValueErrors(t *testing.T) {
 		{"cluster_server_name = not a name", `cluster_server_name: invalid value "not a name": expected a host name`},
 		{"cluster_server_name = kong_clustering", ""},
 		{"lua_ssl_trusted_certificate = system,,/ca.pem", `lua_ssl_trusted_certificate: invalid value "system,,/ca.pem": expected a comma-separated list without empty entries`},
-		{"proxy_server = socks5://u:secret@p:1080", `proxy_server: invalid value (hidden): only http and https proxies are supported; expected http://[user:password@]host[:port] or https://...`},
-		{`proxy_server = http://u:se\#cret@p:3128`, `proxy_server: invalid value (hidden): a proxy URL may not have a query or fragment (write # in a password as %23); expected http://[user:password@]host[:port] or https://...`},
-		{"proxy_server = http://p:3128/?x=1", `proxy_server: invalid value (hidden): a proxy URL may not have a query or fragment (write # in a password as %23); expected http://[user:password@]host[:port] or https://...`},
-		{"proxy_server = p:3128", `proxy_server: invalid value (hidden): expected http://[user:password@]host[:port] or https://...`},
+		{"proxy_server = socks5://u:secret@p:1080", `proxy_server: invalid value (hidden): only http and https proxies are supported; expected http://[user:password@]host[:port] or https://[user:password@]host[:port]`},
+		{`proxy_server = http://u:se\#cret@p:3128`, `proxy_server: invalid value (hidden): a proxy URL may not have a query or fragment (write # in a password as %23); expected http://[user:password@]host[:port] or https://[user:password@]host[:port]`},
+		{"proxy_server = http://p:3128/?x=1", `proxy_server: invalid value (hidden): a proxy URL may not have a query or fragment (write # in a password as %23); expected http://[user:password@]host[:port] or https://[user:password@]host[:port]`},
+		{"proxy_server = p:3128", `proxy_server: invalid value (hidden): expected http://[user:password@]host[:port] or https://[user:password@]host[:port]`},
 		{"proxy_server = http://u:p%23w@p:3128", ""},
 		{"cluster_fallback_config_storage = gcs://bucket/p", `cluster_fallback_config_storage: invalid value "gcs://bucket/p": expected s3://bucket/prefix or file:///path`},
 		{"cluster_fallback_config_storage = s3://bucket/prefix", ""},
@@ -230,7 +230,7 @@ func TestValidateHandBuilt(t *testing.T) {
 			c.ClusterDPLabels = map[string]string{"w@": "x"}
 		}, `cluster_dp_labels: invalid value "w@:x": label key validation failed: w@ (expected 1 to 63 letters, digits, "_", ".", ":" or "-", starting and ending with a letter or digit)`},
 		{"secret hidden", func(c *Config) { c.ProxyServer = "ftp://u:hunter2@p" },
-			`proxy_server: invalid value (hidden): only http and https proxies are supported; expected http://[user:password@]host[:port] or https://...`},
+			`proxy_server: invalid value (hidden): only http and https proxies are supported; expected http://[user:password@]host[:port] or https://[user:password@]host[:port]`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
