@@ -18,6 +18,11 @@ func newConfigCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "config",
 		Short: "Validate, hash, export and import declarative configuration (decK / kong.yml 3.0)",
+		// Without Args and RunE, cobra answers an unknown subcommand
+		// ("gantry config improt") with the help text and exit code 0, and
+		// a script would take the typo for success.
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
 	}
 	cmd.AddCommand(newConfigValidateCmd(), newConfigHashCmd(), newConfigExportCmd(), newConfigImportCmd())
 	return cmd

@@ -13,19 +13,19 @@ func healthchecksDefaults() map[string]any {
 	return map[string]any{
 		"active": map[string]any{
 			"type":                     "http",
-			"timeout":                  float64(1),
+			"timeout":                  int64(1),
 			"concurrency":              int64(10),
 			"http_path":                "/",
 			"https_sni":                nil,
 			"https_verify_certificate": true,
 			"headers":                  nil,
 			"healthy": map[string]any{
-				"interval":      float64(0),
+				"interval":      int64(0),
 				"http_statuses": []any{int64(200), int64(302)},
 				"successes":     int64(0),
 			},
 			"unhealthy": map[string]any{
-				"interval": float64(0),
+				"interval": int64(0),
 				"http_statuses": []any{int64(429), int64(404), int64(500), int64(501), int64(502),
 					int64(503), int64(504), int64(505)},
 				"tcp_failures":  int64(0),
@@ -48,7 +48,7 @@ func healthchecksDefaults() map[string]any {
 				"http_failures": int64(0),
 			},
 		},
-		"threshold": float64(0),
+		"threshold": int64(0),
 	}
 }
 

@@ -34,8 +34,8 @@ func TestMerge(t *testing.T) {
 			map[string]any{"healthchecks": func() any {
 				hc := healthchecksDefaults()
 				active := hc["active"].(map[string]any)
-				active["timeout"] = float64(5)
-				active["healthy"].(map[string]any)["interval"] = float64(5)
+				active["timeout"] = int64(5)
+				active["healthy"].(map[string]any)["interval"] = int64(5)
 				active["healthy"].(map[string]any)["successes"] = int64(2)
 				return hc
 			}()}},
@@ -43,7 +43,7 @@ func TestMerge(t *testing.T) {
 			map[string]any{"healthchecks": map[string]any{"passive": map[string]any{"unhealthy": map[string]any{"http_statuses": []any{502}}}}},
 			map[string]any{"healthchecks": func() any {
 				hc := healthchecksDefaults()
-				hc["active"].(map[string]any)["healthy"].(map[string]any)["interval"] = float64(5)
+				hc["active"].(map[string]any)["healthy"].(map[string]any)["interval"] = int64(5)
 				hc["passive"].(map[string]any)["unhealthy"].(map[string]any)["http_statuses"] = []any{int64(502)}
 				return hc
 			}()}},
@@ -89,8 +89,8 @@ func TestMerge(t *testing.T) {
 	t.Run("result changes do not reach the old entity", func(t *testing.T) {
 		old := mustValidate(t, Upstreams, map[string]any{"name": "u"})
 		merged := Upstreams.Merge(old, map[string]any{"name": "v"})
-		merged["healthchecks"].(map[string]any)["threshold"] = float64(50)
-		if old["healthchecks"].(map[string]any)["threshold"] != float64(0) {
+		merged["healthchecks"].(map[string]any)["threshold"] = int64(50)
+		if old["healthchecks"].(map[string]any)["threshold"] != int64(0) {
 			t.Error("Merge shares records with the old entity")
 		}
 	})

@@ -165,7 +165,9 @@ func validateValue(f *Field, v any, opts Options) (any, Errors) {
 		if f.HasRange && (n < f.Min || n > f.Max) {
 			return fail(fmt.Sprintf("value should be between %s and %s", fmtNum(f.Min), fmtNum(f.Max)))
 		}
-		out = n
+		// Whole numbers are held as int64, as Decode reads them back, so
+		// an entity has the same Go values before and after storage.
+		out = normalizeNumber(n)
 	case Boolean:
 		b, ok := v.(bool)
 		if !ok && opts.Coerce {

@@ -517,8 +517,8 @@ func TestValidateAccepts(t *testing.T) {
 			map[string]any{"name": "u", "healthchecks": map[string]any{"threshold": 25, "active": map[string]any{"timeout": int64(2)}}}, Options{},
 			map[string]any{"healthchecks": func() any {
 				hc := healthchecksDefaults()
-				hc["threshold"] = float64(25)
-				hc["active"].(map[string]any)["timeout"] = float64(2)
+				hc["threshold"] = int64(25)
+				hc["active"].(map[string]any)["timeout"] = int64(2)
 				return hc
 			}()}},
 
@@ -697,11 +697,12 @@ func TestValidateNumbers(t *testing.T) {
 	floats := []struct {
 		name  string
 		value any
-		want  float64
+		want  any // whole numbers are held as int64, others as float64
 		ok    bool
 	}{
-		{"int", int(3), 3, true},
-		{"uint64", uint64(3), 3, true},
+		{"int", int(3), int64(3), true},
+		{"uint64", uint64(3), int64(3), true},
+		{"whole float", 4.0, int64(4), true},
 		{"fraction", 2.5, 2.5, true},
 		{"json.Number", json.Number("0.25"), 0.25, true},
 		{"NaN", math.NaN(), 0, false},

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"slices"
 
 	"github.com/gantry-gw/gantry/internal/declarative"
 	"github.com/gantry-gw/gantry/internal/entity"
@@ -39,7 +40,9 @@ func (s *Store) Snapshot(ctx context.Context) (*declarative.Config, int64, error
 // Replace makes the stored configuration exactly cfg, an already validated
 // declarative config: entities missing from cfg are deleted, the others
 // written. An entity whose content did not change keeps its timestamps and
-// is not a change; timestamps cfg does not give are set to now.
+// is not a change; timestamps cfg does not give are set to now. A unique key
+// may move between entities (two services swap names): every key an old
+// entity gives up is freed before any entity is written.
 func (tx *Tx) Replace(cfg *declarative.Config) error {
 	if tx.w == nil {
 		return errReadOnly
@@ -68,6 +71,7 @@ func (tx *Tx) Replace(cfg *declarative.Config) error {
 		}
 		old[sch.Name] = byID
 	}
+	var recs []*Record
 	for _, sch := range entity.Types() {
 		hasUpdatedAt := sch.Field("updated_at") != nil
 		for _, e := range cfg.Entities[sch.Name] {
@@ -97,9 +101,28 @@ func (tx *Tx) Replace(cfg *declarative.Config) error {
 			if err != nil {
 				return err
 			}
-			if err := tx.w.Put(rec); err != nil {
+			recs = append(recs, rec)
+			if prev == nil {
+				continue
+			}
+			// A kept entity whose keys change is taken out until its
+			// turn, so that the keys it gives up are free for the entity
+			// that takes them, whichever is written first. Taken out and
+			// written again, it is one update in the change log.
+			prevRec, err := NewRecord(sch, prev)
+			if err != nil {
 				return err
 			}
+			if !slices.Equal(prevRec.Keys, rec.Keys) {
+				if err := tx.w.Delete(sch.Name, e.ID()); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	for _, rec := range recs {
+		if err := tx.w.Put(rec); err != nil {
+			return err
 		}
 	}
 	return nil
