@@ -93,9 +93,6 @@ func decodeJSONObject(data []byte) (map[string]any, error) {
 	if err := dec.Decode(&v); err != nil {
 		return nil, err
 	}
-	if dec.More() {
-		return nil, errors.New("unexpected data after the JSON object")
-	}
 	if _, err := dec.Token(); err != io.EOF {
 		return nil, errors.New("unexpected data after the JSON object")
 	}
@@ -223,7 +220,11 @@ func setForm(root map[string]any, steps []formStep, v string, repeated bool) err
 				return nil
 			}
 			if list[idx] == nil {
-				list[idx] = map[string]any{}
+				if steps[i+1].isName {
+					list[idx] = map[string]any{}
+				} else {
+					list[idx] = []any{}
+				}
 			}
 			l, at := list, idx
 			set = func(x any) { l[at] = x }

@@ -2,6 +2,8 @@ package admin
 
 import (
 	"errors"
+	"fmt"
+	"net/http"
 	"sort"
 	"strconv"
 
@@ -18,7 +20,8 @@ func asStoreError(err error, target **store.Error) bool {
 }
 
 // takeSNIs removes the "snis" shorthand from a certificate body and
-// returns its names; has is false when the body does not mention snis.
+// returns its names, checked as Kong checks them: each a valid SNI, none
+// twice. has is false when the body does not mention snis.
 func takeSNIs(sch *entity.Schema, values map[string]any) (names []string, has bool, err error) {
 	if sch != entity.Certificates {
 		return nil, false, nil
@@ -32,7 +35,7 @@ func takeSNIs(sch *entity.Schema, values map[string]any) (names []string, has bo
 	case nil:
 		return nil, true, nil
 	case string:
-		return []string{t}, true, nil
+		names = []string{t}
 	case []any:
 		for i, x := range t {
 			s, ok := x.(string)
@@ -41,16 +44,48 @@ func takeSNIs(sch *entity.Schema, values map[string]any) (names []string, has bo
 			}
 			names = append(names, s)
 		}
-		return names, true, nil
 	case map[string]any:
+		// Kong, reading JSON as Lua does, takes {} for an empty list.
 		if len(t) == 0 {
 			return nil, true, nil
 		}
+		return nil, false, store.SchemaViolation(entity.Errors{{Field: "snis", Message: "expected a set", Value: v, HasValue: true}})
+	default:
+		return nil, false, store.SchemaViolation(entity.Errors{{Field: "snis", Message: "expected a set", Value: v, HasValue: true}})
 	}
-	return nil, false, store.SchemaViolation(entity.Errors{{Field: "snis", Message: "expected a set", Value: v, HasValue: true}})
+	if err := checkSNINames(names); err != nil {
+		return nil, false, err
+	}
+	return names, true, nil
+}
+
+// checkSNINames validates each name with the SNI schema and refuses a name
+// given twice, reporting the problems against the certificate's snis.
+func checkSNINames(names []string) error {
+	var errs entity.Errors
+	seen := map[string]bool{}
+	for i, n := range names {
+		if seen[n] {
+			return store.SchemaViolation(entity.Errors{{Field: "snis", Message: n + " is duplicated"}})
+		}
+		seen[n] = true
+		_, verrs := entity.SNIs.Validate(map[string]any{"name": n}, entity.Options{})
+		for _, fe := range verrs {
+			if fe.Field == "name" {
+				fe.Field = "snis[" + strconv.Itoa(i) + "]"
+				errs = append(errs, fe)
+			}
+		}
+	}
+	if errs != nil {
+		return store.SchemaViolation(errs)
+	}
+	return nil
 }
 
 // setCertificateSNIs makes the SNIs of certificate certID exactly names.
+// A name another certificate holds is refused with Kong's message rather
+// than taken.
 func setCertificateSNIs(tx *store.Tx, certID string, names []string) error {
 	scope := &store.Scope{Field: "certificate", ID: certID}
 	existing, err := tx.List(entity.SNIs, store.ListOptions{Scope: scope})
@@ -71,30 +106,26 @@ func setCertificateSNIs(tx *store.Tx, certID string, names []string) error {
 			}
 		}
 	}
-	for i, n := range names {
+	for _, n := range names {
 		if have[n] {
 			continue
 		}
 		have[n] = true
-		_, err := tx.Insert(entity.SNIs, map[string]any{"name": n}, store.WriteOptions{Scope: scope})
+		held, err := tx.Get(entity.SNIs, n, nil)
 		var se *store.Error
-		if errors.As(err, &se) && se.Fields != nil {
-			// Report the problem against the certificate's snis list.
-			if msg, ok := se.Fields["name"]; ok {
-				se.Fields = map[string]any{"snis": indexedMessage(i, msg)}
-			}
+		switch {
+		case err == nil:
+			msg := fmt.Sprintf("%s already associated with existing certificate '%s'", n, held.Ref("certificate"))
+			return store.SchemaViolation(entity.Errors{{Field: "snis", Message: msg}})
+		case asStoreError(err, &se) && se.Code == store.CodeNotFound:
+		default:
+			return err
 		}
-		if err != nil {
+		if _, err := tx.Insert(entity.SNIs, map[string]any{"name": n}, store.WriteOptions{Scope: scope}); err != nil {
 			return err
 		}
 	}
 	return nil
-}
-
-func indexedMessage(i int, msg any) []any {
-	out := make([]any, i+1)
-	out[i] = msg
-	return out
 }
 
 // decorate adds computed members to an entity on its way out: a
@@ -117,19 +148,13 @@ func (s *Server) decorate(tx *store.Tx, sch *entity.Schema, e entity.Entity) err
 }
 
 // upsertCertificateBySNI serves PUT /certificates/{sni}: it replaces the
-// certificate that SNI names, or creates a certificate with that SNI.
+// certificate that SNI names, or creates a certificate; the caller gives
+// it its SNIs, that one among them.
 func (s *Server) upsertCertificateBySNI(tx *store.Tx, name string, b body) (entity.Entity, error) {
 	sni, err := tx.Get(entity.SNIs, name, nil)
 	var se *store.Error
 	if asStoreError(err, &se) && se.Code == store.CodeNotFound {
-		cert, err := tx.Insert(entity.Certificates, b.values, store.WriteOptions{Coerce: b.form})
-		if err != nil {
-			return nil, err
-		}
-		if _, err := tx.Insert(entity.SNIs, map[string]any{"name": name, "certificate": map[string]any{"id": cert.ID()}}, store.WriteOptions{}); err != nil {
-			return nil, err
-		}
-		return cert, nil
+		return tx.Insert(entity.Certificates, b.values, store.WriteOptions{Coerce: b.form})
 	}
 	if err != nil {
 		return nil, err
@@ -137,3 +162,7 @@ func (s *Server) upsertCertificateBySNI(tx *store.Tx, name string, b body) (enti
 	cert, _, err := tx.Upsert(entity.Certificates, sni.Ref("certificate"), b.values, store.WriteOptions{Coerce: b.form})
 	return cert, err
 }
+
+// errSNINotFound answers a certificate path naming an SNI that does not
+// exist, with Kong's message.
+var errSNINotFound = &apiError{status: http.StatusNotFound, body: map[string]any{"message": "SNI not found"}}

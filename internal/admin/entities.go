@@ -3,6 +3,7 @@ package admin
 import (
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -110,6 +111,10 @@ func (h *entityHandler) scope(tx *store.Tx, r *http.Request) (*store.Scope, erro
 func (s *Server) lookup(tx *store.Tx, sch *entity.Schema, idOrKey string, scope *store.Scope) (entity.Entity, error) {
 	if sch == entity.Certificates && !entity.IsUUID(idOrKey) {
 		sni, err := tx.Get(entity.SNIs, idOrKey, nil)
+		var se *store.Error
+		if asStoreError(err, &se) && se.Code == store.CodeNotFound {
+			return nil, errSNINotFound
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -122,7 +127,7 @@ func (h *entityHandler) list(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	opts, err := listOptions(q)
 	if err != nil {
-		h.s.writeError(w, r, err)
+		h.fail(w, r, err)
 		return
 	}
 	var page store.Page
@@ -148,7 +153,7 @@ func (h *entityHandler) list(w http.ResponseWriter, r *http.Request) {
 		return nil
 	})
 	if err != nil {
-		h.s.writeError(w, r, err)
+		h.fail(w, r, err)
 		return
 	}
 	out := map[string]any{"data": page.Data, "next": nil}
@@ -195,7 +200,7 @@ func listOptions(q url.Values) (store.ListOptions, error) {
 	if tags := q.Get("tags"); tags != "" {
 		hasAnd, hasOr := strings.Contains(tags, ","), strings.Contains(tags, "/")
 		if hasAnd && hasOr {
-			return opts, badRequest("invalid option (tags: invalid filter: mixing 'and' (,) and 'or' (/) is not supported)")
+			return opts, errTagFilter
 		}
 		sep := ","
 		if hasOr {
@@ -203,13 +208,23 @@ func listOptions(q url.Values) (store.ListOptions, error) {
 		}
 		for _, t := range strings.Split(tags, sep) {
 			if t == "" {
-				return opts, badRequest("invalid option (tags: invalid filter: empty tag)")
+				return opts, errTagFilter
 			}
 			opts.Tags = append(opts.Tags, t)
 		}
 	}
 	return opts, nil
 }
+
+// errTagFilter refuses a tags filter that mixes "," and "/" or names an
+// empty tag, in the shape of Kong's "invalid options" error (code 11),
+// whose details sit under "options" rather than "fields".
+var errTagFilter = &apiError{status: http.StatusBadRequest, body: map[string]any{
+	"code":    11,
+	"name":    "invalid options",
+	"message": "invalid option (tags: invalid filter syntax)",
+	"options": map[string]any{"tags": "invalid filter syntax"},
+}}
 
 func (h *entityHandler) get(w http.ResponseWriter, r *http.Request) {
 	var e entity.Entity
@@ -225,7 +240,7 @@ func (h *entityHandler) get(w http.ResponseWriter, r *http.Request) {
 		return h.s.decorate(tx, h.schema, e)
 	})
 	if err != nil {
-		h.s.writeError(w, r, err)
+		h.fail(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, e)
@@ -264,7 +279,7 @@ func (h *entityHandler) write(w http.ResponseWriter, r *http.Request, status int
 	op func(*store.Tx, *store.Scope, body) (entity.Entity, error)) {
 	b, err := readBody(r, maxEntityBody)
 	if err != nil {
-		h.s.writeError(w, r, err)
+		h.fail(w, r, err)
 		return
 	}
 	var e entity.Entity
@@ -276,6 +291,14 @@ func (h *entityHandler) write(w http.ResponseWriter, r *http.Request, status int
 		names, hasSNIs, err := takeSNIs(h.schema, b.values)
 		if err != nil {
 			return err
+		}
+		if h.schema == entity.Certificates && r.Method == http.MethodPut {
+			// PUT replaces the whole certificate, its SNIs included; PUT
+			// by SNI keeps (or gives) the certificate that SNI.
+			hasSNIs = true
+			if key := r.PathValue("id"); !entity.IsUUID(key) && !slices.Contains(names, key) {
+				names = append(names, key)
+			}
 		}
 		e, err = op(tx, scope, b)
 		if err != nil {
@@ -289,7 +312,7 @@ func (h *entityHandler) write(w http.ResponseWriter, r *http.Request, status int
 		return h.s.decorate(tx, h.schema, e)
 	})
 	if err != nil {
-		h.s.writeError(w, r, err)
+		h.fail(w, r, err)
 		return
 	}
 	writeJSON(w, status, e)
@@ -309,12 +332,26 @@ func (h *entityHandler) delete(w http.ResponseWriter, r *http.Request) {
 		return err
 	})
 	var se *store.Error
-	// Kong answers 204 to a delete of something that is not there.
-	if err != nil && !(asStoreError(err, &se) && se.Code == store.CodeNotFound) {
-		h.s.writeError(w, r, err)
+	// Kong answers 204 to a delete of something that is not there, except
+	// below a parent, where a missing parent or child is a 404.
+	if err != nil && (h.nest != nil || !(asStoreError(err, &se) && se.Code == store.CodeNotFound)) {
+		h.fail(w, r, err)
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// fail answers err. Below a parent (/services/{a}/routes/{b}) Kong answers
+// a missing parent, a missing child and a child of another parent alike,
+// with a bare {"message":"Not found"} whatever the method; elsewhere the
+// store's error is answered as it is.
+func (h *entityHandler) fail(w http.ResponseWriter, r *http.Request, err error) {
+	var se *store.Error
+	if h.nest != nil && asStoreError(err, &se) && se.Code == store.CodeNotFound {
+		h.s.writeError(w, r, errNotFound)
+		return
+	}
+	h.s.writeError(w, r, err)
 }
 
 // handleRouteService serves GET /routes/{id}/service, the service a route

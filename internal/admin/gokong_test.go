@@ -31,14 +31,23 @@ import (
 
 func newServer(t *testing.T) (*httptest.Server, *store.Store) {
 	t.Helper()
+	return newServerWith(t, admin.NodeInfo{Version: "3.10.0", GantryVersion: "test", Hostname: "test", Role: "traditional"})
+}
+
+// newServerWith starts the Admin API for a node described by info over a
+// new SQLite store, counting its connections as the real server does.
+func newServerWith(t *testing.T, info admin.NodeInfo) (*httptest.Server, *store.Store) {
+	t.Helper()
 	b, err := sqlite.Open(filepath.Join(t.TempDir(), "gantry.db"), sqlite.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	st := store.New(b)
 	t.Cleanup(func() { st.Close() })
-	api := admin.New(admin.Options{Store: st, Info: admin.NodeInfo{Version: "3.10.0", GantryVersion: "test", Hostname: "test", Role: "traditional"}})
-	srv := httptest.NewServer(api.Handler())
+	api := admin.New(admin.Options{Store: st, Info: info})
+	srv := httptest.NewUnstartedServer(api.Handler())
+	srv.Config.ConnState = api.ConnState
+	srv.Start()
 	t.Cleanup(srv.Close)
 	return srv, st
 }
@@ -191,7 +200,9 @@ func TestGoKongRoutes(t *testing.T) {
 		_, err := c.Routes.CreateInService(ctx, svc.ID, &kong.Route{Paths: kong.StringSlice(fmt.Sprintf("/p%d", i))})
 		must(t, err)
 	}
-	forSvc := pageAll(t, func(o *kong.ListOpt) ([]*kong.Route, *kong.ListOpt, error) { return c.Routes.ListForService(ctx, svc.ID, o) })
+	forSvc := pageAll(t, func(o *kong.ListOpt) ([]*kong.Route, *kong.ListOpt, error) {
+		return c.Routes.ListForService(ctx, svc.ID, o)
+	})
 	if len(forSvc) != 5 {
 		t.Fatalf("routes of service: %d, want 5", len(forSvc))
 	}
@@ -543,7 +554,9 @@ func TestGoKongCertificatesSNIsCACertificates(t *testing.T) {
 	ca.Tags = kong.StringSlice("t")
 	_, err = c.CACertificates.Update(ctx, ca)
 	must(t, err)
-	if n := len(pageAll(t, func(o *kong.ListOpt) ([]*kong.CACertificate, *kong.ListOpt, error) { return c.CACertificates.List(ctx, o) })); n != 1 {
+	if n := len(pageAll(t, func(o *kong.ListOpt) ([]*kong.CACertificate, *kong.ListOpt, error) {
+		return c.CACertificates.List(ctx, o)
+	})); n != 1 {
 		t.Fatalf("ca_certificates: %d", n)
 	}
 

@@ -80,8 +80,12 @@ func referencedBy(child, parent string) *Error {
 	return newError(CodeForeignKey, msg, map[string]any{"@referenced_by": child})
 }
 
-// NotFound reports that no entity matches key.
+// NotFound reports that no entity matches key. A key that is only an id is
+// the primary key, which Kong's message names as such.
 func NotFound(key map[string]any) *Error {
+	if _, ok := key["id"]; ok && len(key) == 1 {
+		return newError(CodeNotFound, "could not find the entity with primary key '"+luaTable(key)+"'", key)
+	}
 	return newError(CodeNotFound, "could not find the entity with '"+luaTable(key)+"'", key)
 }
 
