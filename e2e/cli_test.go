@@ -102,8 +102,6 @@ upstreams:
   - name: orders.internal
 `
 
-const configEntities = 14
-
 var hex32Line = regexp.MustCompile(`^[0-9a-f]{32}\n$`)
 
 // writeFile writes content to name in a new temporary directory.

@@ -407,7 +407,7 @@ func (p *parser) walkItem(s *entity.Schema, v any, path string, parent *item, pa
 // are filled member by member, as decK fills nested structures.
 func fillDefault(cur, def any) any {
 	if cur == nil {
-		return deepCopy(def)
+		return entity.CloneValue(def)
 	}
 	cm, ok1 := cur.(map[string]any)
 	dm, ok2 := def.(map[string]any)
@@ -419,24 +419,6 @@ func fillDefault(cur, def any) any {
 		out[k] = fillDefault(cm[k], v)
 	}
 	return out
-}
-
-func deepCopy(v any) any {
-	switch t := v.(type) {
-	case map[string]any:
-		m := make(map[string]any, len(t))
-		for k, x := range t {
-			m[k] = deepCopy(x)
-		}
-		return m
-	case []any:
-		s := make([]any, len(t))
-		for i, x := range t {
-			s[i] = deepCopy(x)
-		}
-		return s
-	}
-	return v
 }
 
 // addTags returns the entity's tags with the select tags added; tags that

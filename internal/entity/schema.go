@@ -55,6 +55,10 @@ func (e Entity) Clone() Entity {
 	return cloneValue(map[string]any(e)).(map[string]any)
 }
 
+// CloneValue returns a deep copy of a JSON-compatible value (maps and
+// slices copied, scalars shared).
+func CloneValue(v any) any { return cloneValue(v) }
+
 func cloneValue(v any) any {
 	switch t := v.(type) {
 	case map[string]any:
