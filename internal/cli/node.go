@@ -86,7 +86,8 @@ func startNode(cfg *conf.Config, log *slog.Logger) (*node, error) {
 		n.close(context.Background())
 		return nil, err
 	}
-	log.Info("gantry started", "role", cfg.Role, "prefix", cfg.Prefix, "admin_listen", strings.Join(n.adminAddrs, ","),
+	// Notice, so that the default log_level shows it.
+	log.Log(context.Background(), levelNotice, "gantry started", "role", cfg.Role, "prefix", cfg.Prefix, "admin_listen", strings.Join(n.adminAddrs, ","),
 		"config_version", configVersion, "gantry_version", version.Gantry)
 	return n, nil
 }

@@ -167,17 +167,17 @@ func (tx *Tx) resolve(s *entity.Schema, idOrKey string, scope *Scope) (string, e
 		return lowerASCII(idOrKey), nil
 	}
 	var key string
-	switch {
-	case scope != nil && len(s.CacheKey) == 2 && s.CacheKey[0] == scope.Field:
+	switch field := pathKeyField(s, scope); {
+	case field == "":
+		return "", NotFound(map[string]any{"id": idOrKey})
+	case field == s.EndpointKey:
+		key = uniqueKey(field, idOrKey)
+	default:
 		v := any(idOrKey)
-		if f := s.Field(s.CacheKey[1]); f.Normalize != nil {
+		if f := s.Field(field); f.Normalize != nil {
 			v = f.Normalize(idOrKey)
 		}
 		key = cacheKeyOf([]any{scope.ID, v})
-	case s.EndpointKey != "":
-		key = uniqueKey(s.EndpointKey, idOrKey)
-	default:
-		return "", NotFound(map[string]any{"id": idOrKey})
 	}
 	id, err := tx.r.Lookup(s.Name, key)
 	if errors.Is(err, ErrNotFound) {
@@ -298,12 +298,12 @@ func (tx *Tx) Upsert(s *entity.Schema, idOrKey string, input map[string]any, opt
 			return nil, false, SchemaViolation(entity.Errors{{Field: "id", Message: "the id in the body does not match the id in the path", Value: given, HasValue: true}})
 		}
 		in["id"] = lowerASCII(idOrKey)
-	} else if s.EndpointKey != "" {
-		if given, ok := in[s.EndpointKey]; ok && given != idOrKey {
-			return nil, false, SchemaViolation(entity.Errors{{Field: s.EndpointKey,
-				Message: "the " + s.EndpointKey + " in the body does not match the one in the path", Value: given, HasValue: true}})
+	} else if key := pathKeyField(s, opts.Scope); key != "" {
+		if given, ok := in[key]; ok && given != idOrKey {
+			return nil, false, SchemaViolation(entity.Errors{{Field: key,
+				Message: "the " + key + " in the body does not match the one in the path", Value: given, HasValue: true}})
 		}
-		in[s.EndpointKey] = idOrKey
+		in[key] = idOrKey
 		if old != nil {
 			in["id"] = old.ID()
 		}
@@ -323,6 +323,17 @@ func (tx *Tx) Upsert(s *entity.Schema, idOrKey string, input map[string]any, opt
 		e["updated_at"] = tx.now
 	}
 	return e, false, tx.save(s, e, in)
+}
+
+// pathKeyField is the field a non-id path segment names: the endpoint key
+// (a service's name), or inside a scope the rest of the cache key (a
+// target's address within its upstream, an ACL's group within its
+// consumer). It is "" when the type has neither.
+func pathKeyField(s *entity.Schema, scope *Scope) string {
+	if scope != nil && len(s.CacheKey) == 2 && s.CacheKey[0] == scope.Field {
+		return s.CacheKey[1]
+	}
+	return s.EndpointKey
 }
 
 // Patch applies a partial update (PATCH): given fields replace stored

@@ -576,6 +576,25 @@ func TestUpsert(t *testing.T) {
 	if acl.Ref("consumer") != c.ID() {
 		t.Fatalf("scoped PUT: consumer %v", acl["consumer"])
 	}
+	// Scoped by the rest of the cache key: a target by its address inside
+	// its upstream, created then replaced in place.
+	up := insert(t, st, entity.Upstreams, obj{"name": "orders.upstream"})
+	upScope := &store.Scope{Field: "upstream", ID: up.ID()}
+	var t1, t2 entity.Entity
+	for i, weight := range []int{5, 7} {
+		write(t, st, func(tx *store.Tx) error {
+			e, _, err := tx.Upsert(entity.Targets, "10.0.0.9", obj{"weight": weight}, store.WriteOptions{Scope: upScope})
+			if i == 0 {
+				t1 = e
+			} else {
+				t2 = e
+			}
+			return err
+		})
+	}
+	if t1["target"] != "10.0.0.9:8000" || t2.ID() != t1.ID() || t2["weight"] != int64(7) {
+		t.Fatalf("PUT target by address: first %v, second %v", t1, t2)
+	}
 
 	refuse(t, st, func(tx *store.Tx) error {
 		_, _, err := tx.Upsert(entity.Services, uid, obj{"id": e1.ID(), "name": "x", "host": "h"}, store.WriteOptions{})
