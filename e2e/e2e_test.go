@@ -21,6 +21,11 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	// The tests run a gantry binary they build themselves; importing the
+	// code it is built from makes `go test` rerun them whenever that code
+	// changes, instead of answering from its cache.
+	_ "github.com/gantry-gw/gantry/internal/cli"
 )
 
 var gantryBin string
