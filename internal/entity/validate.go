@@ -154,7 +154,7 @@ func validateValue(f *Field, v any, opts Options) (any, Errors) {
 			return fail("expected an integer")
 		}
 		if f.HasRange && (float64(n) < f.Min || float64(n) > f.Max) {
-			return fail(fmt.Sprintf("value should be between %s and %s", fmtNum(f.Min), fmtNum(f.Max)))
+			return nil, Errors{{Message: fmt.Sprintf("value should be between %s and %s", fmtNum(f.Min), fmtNum(f.Max)), Value: n, HasValue: true}}
 		}
 		out = n
 	case Number:
@@ -163,7 +163,7 @@ func validateValue(f *Field, v any, opts Options) (any, Errors) {
 			return fail("expected a number")
 		}
 		if f.HasRange && (n < f.Min || n > f.Max) {
-			return fail(fmt.Sprintf("value should be between %s and %s", fmtNum(f.Min), fmtNum(f.Max)))
+			return nil, Errors{{Message: fmt.Sprintf("value should be between %s and %s", fmtNum(f.Min), fmtNum(f.Max)), Value: normalizeNumber(n), HasValue: true}}
 		}
 		// Whole numbers are held as int64, as Decode reads them back, so
 		// an entity has the same Go values before and after storage.
