@@ -68,7 +68,8 @@ type Filter struct {
 	Tags   []string
 	AnyTag bool
 	// RefField and RefTo keep records whose field RefField refers to RefTo
-	// (the routes of one service).
+	// (the routes of one service). RefTo alone matches a reference from any
+	// field; RefField alone is an error.
 	RefField string
 	RefTo    string
 }
@@ -80,11 +81,13 @@ type Reader interface {
 	// Lookup returns the id of the record of type typ holding key, or
 	// ErrNotFound.
 	Lookup(typ, key string) (string, error)
-	// List returns records of type typ in id order.
+	// List returns records of type typ in id order, ids compared as bytes
+	// (a PostgreSQL backend needs COLLATE "C" to agree).
 	List(typ string, f Filter) ([]*Record, error)
 	// Referencing returns the references other records hold to id.
 	Referencing(id string) ([]Ref, error)
-	// Version returns the config version this view sees.
+	// Version returns the config version this view sees; inside Update,
+	// the version the transaction started from.
 	Version() (int64, error)
 }
 
@@ -112,7 +115,10 @@ type Backend interface {
 	// is unchanged.
 	Update(ctx context.Context, fn func(Writer) error) (int64, error)
 	// Changes returns change-log entries with a version greater than since,
-	// oldest first, at most limit of them (0 for all).
+	// oldest first, at most limit of them (0 for all). A limit can end the
+	// list inside a version; a caller paging through the log must drop the
+	// last, possibly partial, version and ask again from the one before.
+	// The log is kept whole for now; pruning comes with incremental sync.
 	Changes(ctx context.Context, since int64, limit int) ([]Change, error)
 	// Close releases the backend.
 	Close() error
