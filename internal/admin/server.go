@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync/atomic"
 
+	"github.com/gantry-gw/gantry/internal/connstate"
 	"github.com/gantry-gw/gantry/internal/store"
 )
 
@@ -52,7 +53,7 @@ type Server struct {
 	mux   *http.ServeMux
 
 	requests    atomic.Int64
-	connections connStats
+	connections connstate.Counter
 }
 
 // New returns an Admin API server over opts.Store.
@@ -73,7 +74,7 @@ func (s *Server) Handler() http.Handler {
 // ConnState counts connections for GET /status; pass it to
 // http.Server.ConnState.
 func (s *Server) ConnState(c net.Conn, state http.ConnState) {
-	s.connections.track(c, state)
+	s.connections.Track(c, state)
 }
 
 func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
