@@ -111,6 +111,9 @@ type Config struct {
 	// ClusterCACert is cluster_ca_cert: the CA that signs node certificates
 	// in pki mode.
 	ClusterCACert string
+	// Headers are the headers the proxy adds to responses (Kong's
+	// "headers": server_tokens, latency_tokens, single header names, off).
+	Headers []string
 	// LuaSSLTrustedCertificate is lua_ssl_trusted_certificate (the name is
 	// kept for drop-in use): the CAs a data plane trusts when it verifies the
 	// control plane or an https proxy. Each entry is SystemTrustStore or a

@@ -39,6 +39,7 @@ func defaults() *Config {
 		PGUser:                           "kong",
 		PGDatabase:                       "kong",
 		LogLevel:                         "notice",
+		Headers:                          []string{"server_tokens", "latency_tokens"},
 		Ignored:                          []string{},
 	}
 }
@@ -209,7 +210,8 @@ func TestLoadFile(t *testing.T) {
 		want.StatusListen = []Listener{{Addr: "0.0.0.0:8100"}}
 		want.AdminListen = nil
 		want.LogLevel = "warn"
-		want.Ignored = []string{"headers", "lua_package_path", "nginx_http_client_body_buffer_size",
+		want.Headers = []string{"off"}
+		want.Ignored = []string{"lua_package_path", "nginx_http_client_body_buffer_size",
 			"nginx_worker_processes", "plugins", "proxy_access_log", "proxy_error_log"}
 		if !reflect.DeepEqual(c, want) {
 			t.Errorf("got\n%+v\nwant\n%+v", c, want)
@@ -383,9 +385,9 @@ func TestIgnoredKeys(t *testing.T) {
 		},
 		{
 			name: "reported once",
-			file: "headers = off\n",
-			env:  []string{"KONG_HEADERS=off", "GANTRY_HEADERS=off"},
-			want: []string{"headers"},
+			file: "trusted_ips = 0.0.0.0/0\n",
+			env:  []string{"KONG_TRUSTED_IPS=0.0.0.0/0", "GANTRY_TRUSTED_IPS=0.0.0.0/0"},
+			want: []string{"trusted_ips"},
 		},
 		{
 			name: "lua_ssl_trusted_certificate is used, not ignored",

@@ -89,6 +89,8 @@ var settings = []setting{
 	text("pg_database", "kong", func(c *Config) *string { return &c.PGDatabase }, nil),
 	boolean("pg_ssl", "off", func(c *Config) *bool { return &c.PGSSL }),
 
+	typed("headers", "server_tokens, latency_tokens", func(c *Config) *[]string { return &c.Headers },
+		parseList, checkHeaders, func(l []string) any { return slices.Clone(l) }),
 	text("log_level", "notice", func(c *Config) *string { return &c.LogLevel },
 		oneOf("debug", "info", "notice", "warn", "error", "crit", "alert", "emerg")),
 
@@ -111,7 +113,7 @@ var settingByKey = func() map[string]*setting {
 var ignoredKeys = func() map[string]bool {
 	m := make(map[string]bool)
 	for _, k := range strings.Fields(`
-		plugins router_flavor headers trusted_ips real_ip_header real_ip_recursive
+		plugins router_flavor trusted_ips real_ip_header real_ip_recursive
 		anonymous_reports node_id port_maps untrusted_lua allow_debug_header
 		error_default_type worker_consistency worker_state_update_frequency
 
@@ -225,6 +227,24 @@ func list(key, def string, field func(*Config) *[]string) setting {
 		}
 		return slices.Clone(l)
 	})
+}
+
+// HeaderTokens are the values the headers setting accepts, as Kong names
+// them: groups (server_tokens, latency_tokens), single headers, or off.
+var HeaderTokens = []string{"off", "server_tokens", "latency_tokens", "Server", "Via",
+	"X-Kong-Upstream-Latency", "X-Kong-Proxy-Latency", "X-Kong-Response-Latency",
+	"X-Kong-Admin-Latency", "X-Kong-Upstream-Status", "X-Kong-Request-Id"}
+
+func checkHeaders(l []string) error {
+	for _, h := range l {
+		if !slices.ContainsFunc(HeaderTokens, func(t string) bool { return strings.EqualFold(t, h) }) {
+			return fmt.Errorf("%q is not a header token: expected any of %s", h, strings.Join(HeaderTokens, ", "))
+		}
+	}
+	if len(l) > 1 && slices.ContainsFunc(l, func(t string) bool { return strings.EqualFold(t, "off") }) {
+		return errors.New("off cannot be combined with other values")
+	}
+	return nil
 }
 
 func labels(key string, field func(*Config) *map[string]string) setting {
