@@ -7,9 +7,16 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"io"
+	"math/big"
 	"net/http"
 	"net/url"
 	"os"
@@ -51,10 +58,12 @@ func TestMain(m *testing.M) {
 // process is a running gantry node.
 type process struct {
 	cmd   *exec.Cmd
-	admin string // base URL of the Admin API
-	mu    sync.Mutex
-	log   bytes.Buffer
-	done  chan struct{}
+	admin string // base URL of the Admin API, for nodes that serve one
+	// startLine is the log line that announced the node ready.
+	startLine string
+	mu        sync.Mutex
+	log       bytes.Buffer
+	done      chan struct{}
 }
 
 // Log returns what the process has written to stderr so far.
@@ -66,9 +75,18 @@ func (p *process) Log() string {
 
 var adminAddr = regexp.MustCompile(`msg="gantry started".* admin_listen=(\S+)`)
 
-// startNode starts `gantry start -c conf` and waits until it reports its
-// Admin API address, failing the test after a deadline.
+// startNode starts `gantry start -c conf` for a node with an Admin API and
+// waits until it reports the API's address.
 func startNode(t *testing.T, confPath string) *process {
+	t.Helper()
+	p := startProcess(t, confPath, adminAddr)
+	p.admin = adminAddr.FindStringSubmatch(p.startLine)[1]
+	return p
+}
+
+// startProcess starts `gantry start -c conf` and waits until it logs a
+// line matching ready, failing the test after a deadline.
+func startProcess(t *testing.T, confPath string, ready *regexp.Regexp) *process {
 	t.Helper()
 	cmd := exec.Command(gantryBin, "start", "-c", confPath)
 	stderr, err := cmd.StderrPipe()
@@ -87,9 +105,9 @@ func startNode(t *testing.T, confPath string) *process {
 			p.mu.Lock()
 			p.log.WriteString(line + "\n")
 			p.mu.Unlock()
-			if m := adminAddr.FindStringSubmatch(line); m != nil {
+			if ready.MatchString(line) {
 				select {
-				case found <- m[1]:
+				case found <- line:
 				default:
 				}
 			}
@@ -99,12 +117,11 @@ func startNode(t *testing.T, confPath string) *process {
 	}()
 	t.Cleanup(func() { p.kill() })
 	select {
-	case addr := <-found:
-		p.admin = addr
+	case p.startLine = <-found:
 	case <-p.done:
 		t.Fatalf("gantry exited before serving:\n%s", p.Log())
 	case <-time.After(30 * time.Second):
-		t.Fatalf("gantry did not report its Admin API within 30s:\n%s", p.Log())
+		t.Fatalf("gantry did not report ready within 30s:\n%s", p.Log())
 	}
 	return p
 }
@@ -336,4 +353,31 @@ func TestStartRefusesBadSettings(t *testing.T) {
 			}
 		})
 	}
+}
+
+// selfSignedPEM makes a self-signed ECDSA certificate for cn and its key,
+// PEM-encoded, for TLS tests.
+func selfSignedPEM(t *testing.T, cn string) (certPEM, keyPEM string) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(time.Now().UnixNano()),
+		Subject:      pkix.Name{CommonName: cn},
+		DNSNames:     []string{cn},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(24 * time.Hour),
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})),
+		string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}))
 }

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -16,6 +15,7 @@ import (
 	"github.com/gantry-gw/gantry/internal/admin"
 	"github.com/gantry-gw/gantry/internal/conf"
 	"github.com/gantry-gw/gantry/internal/entity"
+	"github.com/gantry-gw/gantry/internal/proxy"
 	"github.com/gantry-gw/gantry/internal/store"
 	"github.com/gantry-gw/gantry/internal/store/sqlite"
 	"github.com/gantry-gw/gantry/internal/version"
@@ -28,25 +28,23 @@ const storeFile = "gantry.db"
 // keeps its identity.
 const nodeIDFile = "node.id"
 
-// node is a running Gantry process: its store and its listeners.
+// node is a running Gantry process: its store or proxy, and its listeners.
 type node struct {
 	log     *slog.Logger
 	store   *store.Store
+	proxy   *proxy.Proxy
 	servers []*http.Server
-	// AdminAddrs are the addresses the Admin API listens on, as bound (a
-	// ":0" setting resolves to a real port).
-	adminAddrs []string
+	onClose []func()
+	// The addresses each kind of listener is bound to, as URLs (a ":0"
+	// setting resolves to a real port).
+	adminAddrs, proxyAddrs, statusAddrs []string
 }
 
-// startNode brings up what cfg's role needs. Only roles with a database
-// and the Admin API exist at this stage; the others are refused clearly.
+// startNode brings up what cfg's role and database need: a node with a
+// store serves the Admin API; a node without one (DB-less: database = off)
+// proxies traffic from its declarative_config.
 func startNode(cfg *conf.Config, log *slog.Logger) (*node, error) {
-	switch {
-	case cfg.Role == conf.RoleDataPlane:
-		return nil, errors.New("role = data_plane is not available in this build yet: run a control_plane or traditional node")
-	case cfg.Database == conf.DatabaseOff:
-		return nil, errors.New("database = off (DB-less mode) is not available in this build yet: use database = sqlite")
-	case cfg.Database == conf.DatabasePostgres:
+	if cfg.Database == conf.DatabasePostgres {
 		return nil, errors.New("database = postgres is not available in this build yet: use database = sqlite")
 	}
 	if err := os.MkdirAll(cfg.Prefix, 0o755); err != nil {
@@ -56,16 +54,34 @@ func startNode(cfg *conf.Config, log *slog.Logger) (*node, error) {
 	if err != nil {
 		return nil, err
 	}
-	log = log.With("node_id", nodeID)
-	st, err := openStore(cfg.Prefix)
+	n := &node{log: log.With("node_id", nodeID)}
+	if cfg.Database == conf.DatabaseOff {
+		err = n.startDataPlane(cfg)
+	} else {
+		err = n.startControlPlane(cfg, nodeID)
+	}
 	if err != nil {
+		n.close(context.Background())
 		return nil, err
 	}
-	n := &node{log: log, store: st}
+	n.log.Log(context.Background(), levelNotice, "gantry started", "role", cfg.Role, "database", cfg.Database,
+		"prefix", cfg.Prefix, "admin_listen", strings.Join(n.adminAddrs, ","),
+		"proxy_listen", strings.Join(n.proxyAddrs, ","), "status_listen", strings.Join(n.statusAddrs, ","),
+		"gantry_version", version.Gantry)
+	return n, nil
+}
+
+// startControlPlane opens the store and serves the Admin API.
+func (n *node) startControlPlane(cfg *conf.Config, nodeID string) error {
+	st, err := openStore(cfg.Prefix)
+	if err != nil {
+		return err
+	}
+	n.store = st
 	hostname, _ := os.Hostname()
 	api := admin.New(admin.Options{
 		Store:  st,
-		Logger: log,
+		Logger: n.log,
 		Info: admin.NodeInfo{
 			Version:       version.Kong,
 			GantryVersion: version.Gantry,
@@ -76,20 +92,27 @@ func startNode(cfg *conf.Config, log *slog.Logger) (*node, error) {
 		},
 	})
 	for _, l := range cfg.AdminListen {
-		if err := n.serve(l, api.Handler(), api.ConnState, cfg); err != nil {
-			n.close(context.Background())
-			return nil, err
+		var tlsCfg *tls.Config
+		if l.SSL {
+			cert, err := tls.LoadX509KeyPair(cfg.AdminSSLCert, cfg.AdminSSLCertKey)
+			if err != nil {
+				return fmt.Errorf("admin_listen %s ssl: load admin_ssl_cert and admin_ssl_cert_key: %w", l.Addr, err)
+			}
+			tlsCfg = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12, NextProtos: []string{"http/1.1"}}
+			if l.HTTP2 {
+				tlsCfg.NextProtos = []string{"h2", "http/1.1"}
+			}
 		}
+		addr, err := n.serveHTTP("admin_listen", l, api.Handler(), tlsCfg, func(srv *http.Server) {
+			srv.ConnState = api.ConnState
+			srv.ReadTimeout = 60 * time.Second
+		})
+		if err != nil {
+			return err
+		}
+		n.adminAddrs = append(n.adminAddrs, addr)
 	}
-	configVersion, err := st.Version(context.Background())
-	if err != nil {
-		n.close(context.Background())
-		return nil, err
-	}
-	// Notice, so that the default log_level shows it.
-	log.Log(context.Background(), levelNotice, "gantry started", "role", cfg.Role, "prefix", cfg.Prefix, "admin_listen", strings.Join(n.adminAddrs, ","),
-		"config_version", configVersion, "gantry_version", version.Gantry)
-	return n, nil
+	return nil
 }
 
 // openStore opens the SQLite store in prefix.
@@ -101,52 +124,20 @@ func openStore(prefix string) (*store.Store, error) {
 	return store.New(b), nil
 }
 
-// serve starts an HTTP server for handler on listener l.
-func (n *node) serve(l conf.Listener, handler http.Handler, connState func(net.Conn, http.ConnState), cfg *conf.Config) error {
-	ln, err := net.Listen("tcp", l.Addr)
-	if err != nil {
-		return fmt.Errorf("admin_listen %s: %w", l.Addr, err)
-	}
-	srv := &http.Server{
-		Handler:           handler,
-		ConnState:         connState,
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       60 * time.Second,
-		IdleTimeout:       120 * time.Second,
-		ErrorLog:          slog.NewLogLogger(n.log.Handler(), slog.LevelDebug),
-	}
-	scheme := "http"
-	if l.SSL {
-		cert, err := tls.LoadX509KeyPair(cfg.AdminSSLCert, cfg.AdminSSLCertKey)
-		if err != nil {
-			ln.Close()
-			return fmt.Errorf("admin_listen %s ssl: load admin_ssl_cert and admin_ssl_cert_key: %w", l.Addr, err)
-		}
-		srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
-		if !l.HTTP2 {
-			srv.TLSConfig.NextProtos = []string{"http/1.1"}
-		}
-		ln = tls.NewListener(ln, srv.TLSConfig)
-		scheme = "https"
-	}
-	n.adminAddrs = append(n.adminAddrs, scheme+"://"+ln.Addr().String())
-	n.servers = append(n.servers, srv)
-	go func() {
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			n.log.Error("admin listener stopped", "addr", ln.Addr().String(), "err", err)
-		}
-	}()
-	return nil
-}
-
 // close stops the listeners, letting requests in flight finish until ctx
 // ends, then closes the store.
 func (n *node) close(ctx context.Context) error {
 	var errs []error
+	for _, f := range n.onClose {
+		f()
+	}
 	for _, srv := range n.servers {
 		if err := srv.Shutdown(ctx); err != nil {
 			errs = append(errs, err)
 		}
+	}
+	if n.proxy != nil {
+		n.proxy.Close()
 	}
 	if n.store != nil {
 		if err := n.store.Close(); err != nil {
