@@ -158,6 +158,8 @@ func writeConf(t *testing.T, prefix string, extra ...string) string {
 		"database = sqlite",
 		"prefix = " + prefix,
 		"admin_listen = 127.0.0.1:0",
+		"proxy_listen = 127.0.0.1:0",
+		"status_listen = 127.0.0.1:0",
 		"log_level = info",
 	}, extra...)
 	if err := os.WriteFile(path, []byte(strings.Join(lines, "\n")+"\n"), 0o644); err != nil {

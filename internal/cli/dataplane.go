@@ -41,14 +41,13 @@ func loadDeclarative(path string) (*declarative.Config, error) {
 }
 
 // startDataPlane brings up a node that proxies traffic from a declarative
-// configuration (DB-less mode): the proxy listeners, the status listener,
-// and a SIGHUP handler that reloads the file.
+// configuration (DB-less mode): the proxy and status listeners, and a
+// SIGHUP handler that reloads the file.
 func (n *node) startDataPlane(cfg *conf.Config) error {
-	p, err := proxy.New(proxy.Options{Logger: n.log, Headers: proxy.HeadersFromSetting(cfg.Headers)})
+	p, err := n.newProxy(cfg)
 	if err != nil {
 		return err
 	}
-	n.proxy = p
 	if cfg.DeclarativeConfig != "" {
 		dc, err := loadDeclarative(cfg.DeclarativeConfig)
 		if err != nil {
@@ -59,7 +58,23 @@ func (n *node) startDataPlane(cfg *conf.Config) error {
 		}
 		n.log.Log(context.Background(), levelNotice, "configuration loaded", "config_hash", p.Current().Hash,
 			"entities", dc.Count(), "source", cfg.DeclarativeConfig)
+		n.watchReload(cfg.DeclarativeConfig, p)
 	}
+	return n.serveProxyListeners(cfg, p)
+}
+
+// newProxy makes the node's proxy with the settings that shape it.
+func (n *node) newProxy(cfg *conf.Config) (*proxy.Proxy, error) {
+	p, err := proxy.New(proxy.Options{Logger: n.log, Headers: proxy.HeadersFromSetting(cfg.Headers)})
+	if err != nil {
+		return nil, err
+	}
+	n.proxy = p
+	return p, nil
+}
+
+// serveProxyListeners opens proxy_listen and status_listen.
+func (n *node) serveProxyListeners(cfg *conf.Config, p *proxy.Proxy) error {
 	for _, l := range cfg.ProxyListen {
 		if err := n.serveProxy(l, p); err != nil {
 			return err
@@ -72,10 +87,63 @@ func (n *node) startDataPlane(cfg *conf.Config) error {
 		}
 		n.statusAddrs = append(n.statusAddrs, addr)
 	}
-	if cfg.DeclarativeConfig != "" {
-		n.watchReload(cfg.DeclarativeConfig, p)
-	}
 	return nil
+}
+
+// storePollInterval is how often a traditional node checks its store for
+// writes made by another process (gantry config import).
+const storePollInterval = 5 * time.Second
+
+// followStore feeds the proxy of a traditional node from its own store: the
+// configuration at start, then a new one after every write, coalesced.
+// A configuration the proxy refuses is logged and the previous one keeps
+// serving, as on a data plane.
+func (n *node) followStore(p *proxy.Proxy) {
+	ctx, cancel := context.WithCancel(context.Background())
+	kick := make(chan struct{}, 1)
+	n.store.OnChange(func(int64) {
+		select {
+		case kick <- struct{}{}:
+		default:
+		}
+	})
+	var applied int64 = -1
+	apply := func() {
+		cfg, version, err := n.store.Snapshot(ctx)
+		if err != nil || version == applied {
+			if err != nil && ctx.Err() == nil {
+				n.log.Error("read the store for the proxy", "err", err)
+			}
+			return
+		}
+		applied = version
+		if err := p.Apply(cfg); err != nil {
+			n.log.Error("the proxy refused the stored configuration and keeps serving the previous one",
+				"config_version", version, "err", err)
+			return
+		}
+		n.log.Info("proxy configuration updated", "config_version", version, "config_hash", p.Current().Hash)
+	}
+	apply()
+	done := make(chan struct{})
+	n.onClose = append(n.onClose, func() {
+		cancel()
+		<-done
+	})
+	go func() {
+		defer close(done)
+		tick := time.NewTicker(storePollInterval)
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-kick:
+			case <-tick.C:
+			}
+			apply()
+		}
+	}()
 }
 
 // serveProxy starts one proxy listener: TLS with certificates chosen by SNI

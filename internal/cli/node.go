@@ -55,9 +55,16 @@ func startNode(cfg *conf.Config, log *slog.Logger) (*node, error) {
 		return nil, err
 	}
 	n := &node{log: log.With("node_id", nodeID)}
-	if cfg.Database == conf.DatabaseOff {
+	switch {
+	case cfg.Database == conf.DatabaseOff:
 		err = n.startDataPlane(cfg)
-	} else {
+	case cfg.Role == conf.RoleTraditional:
+		// Kong's traditional mode: one node owns a database, serves the
+		// Admin API and proxies from what the database holds.
+		if err = n.startControlPlane(cfg, nodeID); err == nil {
+			err = n.startTraditionalProxy(cfg)
+		}
+	default:
 		err = n.startControlPlane(cfg, nodeID)
 	}
 	if err != nil {
@@ -113,6 +120,16 @@ func (n *node) startControlPlane(cfg *conf.Config, nodeID string) error {
 		n.adminAddrs = append(n.adminAddrs, addr)
 	}
 	return nil
+}
+
+// startTraditionalProxy serves traffic from the node's own store.
+func (n *node) startTraditionalProxy(cfg *conf.Config) error {
+	p, err := n.newProxy(cfg)
+	if err != nil {
+		return err
+	}
+	n.followStore(p)
+	return n.serveProxyListeners(cfg, p)
 }
 
 // openStore opens the SQLite store in prefix.

@@ -19,38 +19,55 @@ import (
 //go:embed quickstart.yaml
 var quickstartConfig []byte
 
+// demoUpstreamAddr is where quickstart's echo upstream listens, the
+// address the sample service points at.
+const demoUpstreamAddr = "127.0.0.1:8009"
+
 func newQuickstartCmd() *cobra.Command {
-	var prefix, adminListen string
+	var prefix, adminListen, proxyListen, statusListen string
+	var demo bool
 	cmd := &cobra.Command{
 		Use:   "quickstart",
-		Short: "Run Gantry on this machine with its embedded SQLite store and a sample configuration",
-		Long: `Run a Gantry node with every default: the embedded SQLite store in a
-prefix under the system's temporary directory, the Admin API on
-127.0.0.1:8001, and a sample service, route, consumer and plugin loaded
-when the store is empty. It stops on Ctrl-C; the store stays in the prefix
-for the next run.`,
+		Short: "Run Gantry on this machine with its embedded SQLite store, a sample configuration and a demo upstream",
+		Long: `Run a traditional Gantry node with every default: the embedded SQLite
+store in a prefix under the system's temporary directory, the Admin API on
+127.0.0.1:8001, the proxy on 127.0.0.1:8000 (and 8443 with TLS), the status
+API on 127.0.0.1:8100, and a demo echo upstream on 127.0.0.1:8009. An empty
+store gets a sample service, route and consumer; every Admin API change
+reaches the proxy at once. It stops on Ctrl-C; the store stays in the
+prefix for the next run.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			// Flags become settings, so conf validates them like any other.
-			overrides := map[string]string{"prefix": prefix, "role": conf.RoleTraditional, "database": conf.DatabaseSQLite}
-			if adminListen != "" {
-				overrides["admin_listen"] = adminListen
+			overrides := map[string]string{
+				"prefix": prefix, "role": conf.RoleTraditional, "database": conf.DatabaseSQLite,
+				"admin_listen": adminListen, "proxy_listen": proxyListen, "status_listen": statusListen,
 			}
 			cfg, err := conf.Load("", withSettings(os.Environ(), overrides))
 			if err != nil {
 				return err
 			}
+			var upstream *demoUpstream
+			if demo {
+				if upstream, err = startDemoUpstream(demoUpstreamAddr); err != nil {
+					return fmt.Errorf("demo upstream on %s (use --demo=false to skip it): %w", demoUpstreamAddr, err)
+				}
+				defer upstream.close()
+			}
 			return runNode(cmd, cfg, func(n *node) error {
 				if err := seedQuickstart(cmd.Context(), n.store); err != nil {
 					return err
 				}
-				printQuickstart(cmd, cfg, n)
+				printQuickstart(cmd, cfg, n, upstream)
 				return nil
 			})
 		},
 	}
 	cmd.Flags().StringVarP(&prefix, "prefix", "p", filepath.Join(os.TempDir(), "gantry-quickstart"), "prefix directory for the store and node id")
-	cmd.Flags().StringVar(&adminListen, "admin-listen", "", "Admin API address (default 127.0.0.1:8001)")
+	cmd.Flags().StringVar(&adminListen, "admin-listen", "127.0.0.1:8001", "Admin API address")
+	cmd.Flags().StringVar(&proxyListen, "proxy-listen", "127.0.0.1:8000, 127.0.0.1:8443 ssl", "proxy addresses")
+	cmd.Flags().StringVar(&statusListen, "status-listen", "127.0.0.1:8100", "status API address")
+	cmd.Flags().BoolVar(&demo, "demo", true, "run the demo echo upstream on "+demoUpstreamAddr)
 	return cmd
 }
 
@@ -86,14 +103,20 @@ func seedQuickstart(ctx context.Context, st *store.Store) error {
 	return err
 }
 
-func printQuickstart(cmd *cobra.Command, cfg *conf.Config, n *node) {
-	admin := n.adminAddrs[0]
+func printQuickstart(cmd *cobra.Command, cfg *conf.Config, n *node, upstream *demoUpstream) {
+	admin, proxy := n.adminAddrs[0], n.proxyAddrs[0]
 	var b strings.Builder
 	fmt.Fprintf(&b, "\nGantry %s is running: a traditional node with its SQLite store in %s\n", version.Gantry, cfg.Prefix)
-	fmt.Fprintf(&b, "Admin API: %s\n\nTry:\n", admin)
+	fmt.Fprintf(&b, "  Admin API:  %s\n  Proxy:      %s\n  Status:     %s\n", admin, strings.Join(n.proxyAddrs, ", "), strings.Join(n.statusAddrs, ", "))
+	if upstream != nil {
+		fmt.Fprintf(&b, "  Demo upstream (echoes requests): http://%s\n", upstream.addr)
+	}
+	fmt.Fprintf(&b, "\nTry:\n")
+	fmt.Fprintf(&b, "  curl -s %s/example/hello                 # through the proxy to the demo upstream\n", proxy)
 	fmt.Fprintf(&b, "  curl -s %s/services\n", admin)
-	fmt.Fprintf(&b, "  curl -s -X POST %s/services --data name=my-service --data url=http://127.0.0.1:9000\n", admin)
-	fmt.Fprintf(&b, "  curl -s -X POST %s/services/my-service/routes --data name=my-route --data 'paths[]=/my'\n", admin)
+	fmt.Fprintf(&b, "  curl -s -X POST %s/services --data name=my-service --data url=http://%s/mine\n", admin, demoUpstreamAddr)
+	fmt.Fprintf(&b, "  curl -s -X POST %s/services/my-service/routes --data 'paths[]=/my'\n", admin)
+	fmt.Fprintf(&b, "  curl -s %s/my/path\n", proxy)
 	fmt.Fprintf(&b, "  curl -s %s/config\n\nPress Ctrl-C to stop.\n", admin)
 	fmt.Fprint(cmd.OutOrStdout(), b.String())
 }

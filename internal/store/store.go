@@ -6,7 +6,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
+	"sync"
 	"time"
 
 	"github.com/gantry-gw/gantry/internal/entity"
@@ -19,6 +21,9 @@ import (
 type Store struct {
 	backend Backend
 	now     func() time.Time
+
+	mu        sync.Mutex
+	listeners []func(version int64)
 }
 
 // New returns a Store over backend.
@@ -40,9 +45,39 @@ func (s *Store) View(ctx context.Context, fn func(*Tx) error) error {
 // after it. When fn fails nothing is written and the version stays.
 func (s *Store) Update(ctx context.Context, fn func(*Tx) error) (int64, error) {
 	now := s.now().Unix()
-	return s.backend.Update(ctx, func(w Writer) error {
+	var before int64
+	v, err := s.backend.Update(ctx, func(w Writer) error {
+		var err error
+		if before, err = w.Version(); err != nil {
+			return err
+		}
 		return fn(&Tx{r: w, w: w, now: now})
 	})
+	// The backend bumps the version at commit when anything changed; a
+	// write that changed nothing leaves it and wakes nobody.
+	if err == nil && v != before {
+		s.notify(v)
+	}
+	return v, err
+}
+
+// OnChange registers fn to be called, after commit, with the new version of
+// every Update that changed the configuration — how a traditional node's
+// proxy and, later, the control plane's push learn of writes made through
+// this Store. fn must not block.
+func (s *Store) OnChange(fn func(version int64)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.listeners = append(s.listeners, fn)
+}
+
+func (s *Store) notify(version int64) {
+	s.mu.Lock()
+	listeners := slices.Clone(s.listeners)
+	s.mu.Unlock()
+	for _, fn := range listeners {
+		fn(version)
+	}
 }
 
 // Version returns the current config version.
