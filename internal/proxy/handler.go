@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/textproto"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -150,13 +151,21 @@ func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, ri *routeInfo, m
 		return
 	}
 
+	var in *balancer.HashInput
+	if svc.upstream != nil {
+		in = hashInput(r, m)
+	}
 	var tried []string
+	var setCookie string
 	var res *http.Response
 	var upstreamStart time.Time
 	var cancel context.CancelCauseFunc
 	var readTimer *time.Timer
 	for try := 0; ; try++ {
-		at, status, msg := p.target(svc, r, m, tried)
+		at, status, msg := p.target(svc, in, tried)
+		if at.pick != nil {
+			setCookie = at.pick.SetCookie
+		}
 		if status != 0 {
 			ri.metrics.count(status)
 			p.respond(w, status, msg)
@@ -222,6 +231,9 @@ func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, ri *routeInfo, m
 	if p.headers.UpstreamStatus {
 		h.Set("X-Kong-Upstream-Status", strconv.Itoa(res.StatusCode))
 	}
+	if setCookie != "" {
+		h.Add("Set-Cookie", setCookie)
+	}
 	announceTrailers(h, res)
 	w.WriteHeader(res.StatusCode)
 
@@ -239,16 +251,14 @@ func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, ri *routeInfo, m
 	ri.metrics.total.observe(time.Since(start))
 }
 
-// target picks where the next attempt goes: a balancer pick for a service
-// whose host names an upstream, else the service's host and port. A
-// non-zero status means no target is available.
-func (p *Proxy) target(svc *serviceInfo, r *http.Request, m *router.Match, tried []string) (attempt, int, string) {
-	if svc.upstream == nil {
-		return attempt{addr: hostPort(svc.host, svc.port), host: svc.host}, 0, ""
-	}
-	in := balancer.HashInput{
+// hashInput is what the upstream's hash_on may read from a request; it is
+// built once per request so that retries hash the same way.
+func hashInput(r *http.Request, m *router.Match) *balancer.HashInput {
+	return &balancer.HashInput{
 		ClientIP: clientIP(r),
-		Header:   r.Header.Get,
+		// Several values of a header join with ", ", as nginx's $http_
+		// variables do.
+		Header: func(name string) string { return strings.Join(r.Header.Values(name), ", ") },
 		Cookie: func(name string) (string, bool) {
 			c, err := r.Cookie(name)
 			if err != nil {
@@ -256,15 +266,34 @@ func (p *Proxy) target(svc *serviceInfo, r *http.Request, m *router.Match, tried
 			}
 			return c.Value, true
 		},
-		Path:     m.Path,
-		Query:    r.URL.Query().Get,
+		Path: m.Path,
+		// Several values of a query argument are sorted and joined with
+		// ",", as Kong does.
+		Query: func(name string) string {
+			vals := slices.Clone(r.URL.Query()[name])
+			slices.Sort(vals)
+			return strings.Join(vals, ",")
+		},
 		Captures: m.Captures,
 	}
-	pick, err := svc.upstream.Pick(&in, tried)
+}
+
+// target picks where the next attempt goes: a balancer pick for a service
+// whose host names an upstream, else the service's host and port. A
+// non-zero status means no target is available.
+func (p *Proxy) target(svc *serviceInfo, in *balancer.HashInput, tried []string) (attempt, int, string) {
+	if svc.upstream == nil {
+		return attempt{addr: hostPort(svc.host, svc.port), host: svc.host}, 0, ""
+	}
+	pick, err := svc.upstream.Pick(in, tried)
 	if err != nil {
 		return attempt{}, http.StatusServiceUnavailable, msgUnavailable
 	}
-	return attempt{addr: pick.Addr, host: pick.Host, pick: &pick}, 0, ""
+	host := pick.Host
+	if host == "" {
+		host, _, _ = net.SplitHostPort(pick.Addr)
+	}
+	return attempt{addr: pick.Addr, host: host, pick: &pick}, 0, ""
 }
 
 // transportFor picks the transport of an attempt: TLS transports are kept
