@@ -8,11 +8,13 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptrace"
 	"net/textproto"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gantry-gw/gantry/internal/proxy/balancer"
@@ -26,8 +28,10 @@ const maxReplayBody = 64 << 10
 
 var copyBuffers = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
 
-// errReadTimeout reports that the upstream said nothing for read_timeout.
-var errReadTimeout = errors.New("upstream read timeout")
+// errUpstreamTimeout reports that a phase of an attempt (connecting,
+// writing the request, waiting for or reading the response) outlasted the
+// service's timeout for it.
+var errUpstreamTimeout = errors.New("upstream timeout")
 
 // hopHeaders are the hop-by-hop headers a proxy must not forward
 // (RFC 9110 §7.6.1).
@@ -36,14 +40,17 @@ var hopHeaders = []string{
 	"Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade",
 }
 
-// ServeHTTP proxies one request through the current Runtime.
+// ServeHTTP proxies one request through the current Runtime. When the
+// upstream breaks off a response body already under way, it panics with
+// http.ErrAbortHandler so that the server cuts the connection or stream
+// rather than end the response as if it were complete.
 func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	p.requests.Add(1)
 	rt := p.current.Load()
 	if rt == nil || rt.router == nil {
 		p.metrics.noRoute.count(http.StatusNotFound)
-		p.respond(w, http.StatusNotFound, msgNoRoute)
+		p.respond(w, start, http.StatusNotFound, msgNoRoute)
 		return
 	}
 	req := router.Request{
@@ -61,23 +68,23 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if _, ok := router.NormalizePath(req.Path); !ok {
 		p.metrics.noRoute.count(http.StatusBadRequest)
-		p.respond(w, http.StatusBadRequest, msgBadRequest)
+		p.respond(w, start, http.StatusBadRequest, msgBadRequest)
 		return
 	}
 	var m router.Match
 	if !rt.router.Match(&req, &m) {
 		p.metrics.noRoute.count(http.StatusNotFound)
-		p.respond(w, http.StatusNotFound, msgNoRoute)
+		p.respond(w, start, http.StatusNotFound, msgNoRoute)
 		return
 	}
 	ri := rt.routes[m.Route.Index]
 	if m.Redirect {
-		p.redirect(w, r, ri)
+		p.redirect(w, r, ri, start)
 		return
 	}
 	if ri.service == nil {
 		ri.metrics.count(http.StatusServiceUnavailable)
-		p.respond(w, http.StatusServiceUnavailable, msgNoService)
+		p.respond(w, start, http.StatusServiceUnavailable, msgNoService)
 		return
 	}
 	p.forward(w, r, ri, &m, start)
@@ -85,20 +92,20 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // redirect answers a request that matched a route on everything but its
 // protocol: Kong's https_redirect_status_code.
-func (p *Proxy) redirect(w http.ResponseWriter, r *http.Request, ri *routeInfo) {
+func (p *Proxy) redirect(w http.ResponseWriter, r *http.Request, ri *routeInfo, start time.Time) {
 	ri.metrics.count(ri.redirectStatus)
 	if ri.redirectStatus == http.StatusUpgradeRequired {
 		w.Header().Set("Connection", "Upgrade")
 		w.Header().Set("Upgrade", "TLS/1.2, HTTP/1.1")
-		p.respond(w, http.StatusUpgradeRequired, msgUseHTTPS)
+		p.respond(w, start, http.StatusUpgradeRequired, msgUseHTTPS)
 		return
 	}
-	host, _, err := net.SplitHostPort(r.Host)
-	if err != nil {
-		host = r.Host
+	target := r.RequestURI
+	if !strings.HasPrefix(target, "/") {
+		target = r.URL.RequestURI() // absolute form, or HTTP/2 without a path
 	}
-	w.Header().Set("Location", "https://"+host+r.URL.RequestURI())
-	p.respond(w, ri.redirectStatus, "Moved")
+	w.Header().Set("Location", "https://"+hostName(r.Host)+target)
+	p.respond(w, start, ri.redirectStatus, "Moved")
 }
 
 func isGRPC(r *http.Request) bool {
@@ -119,6 +126,29 @@ func headerHasToken(h http.Header, name, token string) bool {
 		}
 	}
 	return false
+}
+
+// hostName is nginx's $host for a Host header: lower-case, without its
+// port.
+func hostName(host string) string {
+	if name, _, err := net.SplitHostPort(host); err == nil {
+		host = name
+		if strings.Contains(name, ":") {
+			host = "[" + name + "]"
+		}
+	}
+	return strings.ToLower(host)
+}
+
+// receivedPath is the request's path as the client sent it, without the
+// query: nginx's $request_uri up to "?", which Kong sends as
+// X-Forwarded-Path.
+func receivedPath(r *http.Request) string {
+	if strings.HasPrefix(r.RequestURI, "/") {
+		path, _, _ := strings.Cut(r.RequestURI, "?")
+		return path
+	}
+	return r.URL.EscapedPath()
 }
 
 // localPort is the port the request arrived on.
@@ -147,7 +177,7 @@ func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, ri *routeInfo, m
 	body, err := readRequestBody(r, ri)
 	if err != nil {
 		ri.metrics.count(http.StatusBadRequest)
-		p.respond(w, http.StatusBadRequest, msgBadRequest)
+		p.respond(w, start, http.StatusBadRequest, msgBadRequest)
 		return
 	}
 
@@ -160,7 +190,7 @@ func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, ri *routeInfo, m
 	var res *http.Response
 	var upstreamStart time.Time
 	var cancel context.CancelCauseFunc
-	var readTimer *time.Timer
+	var timer *attemptTimer
 	for try := 0; ; try++ {
 		at, status, msg := p.target(svc, in, tried)
 		if at.pick != nil {
@@ -168,47 +198,47 @@ func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, ri *routeInfo, m
 		}
 		if status != 0 {
 			ri.metrics.count(status)
-			p.respond(w, status, msg)
+			p.respond(w, start, status, msg)
 			return
 		}
 		tried = append(tried, at.addr)
-		out, c, timer := p.upstreamRequest(r, ri, m, at, upstreamPath, body)
+		out, ti, c := p.upstreamRequest(r, ri, m, at, upstreamPath, body)
 		upstreamStart = time.Now()
-		res, err = svc.transportFor(p, at).rt.RoundTrip(out)
+		res, err = svc.transportFor(p, out.Host).rt.RoundTrip(out)
+		ti.answered()
 		if err == nil {
-			cancel, readTimer = c, timer
+			cancel, timer = c, ti
 			if at.pick != nil {
 				at.pick.Done(balancer.Outcome{Status: res.StatusCode, Latency: time.Since(upstreamStart)})
 			}
 			break
 		}
-		timer.Stop()
-		if context.Cause(out.Context()) == errReadTimeout {
-			err = errReadTimeout
+		if context.Cause(out.Context()) == errUpstreamTimeout {
+			err = errUpstreamTimeout
 		}
 		c(nil)
 		if at.pick != nil {
-			at.pick.Done(balancer.Outcome{Err: err, Timeout: errors.Is(err, errReadTimeout) || isTimeout(err), Latency: time.Since(upstreamStart)})
+			at.pick.Done(balancer.Outcome{Err: err, Timeout: errors.Is(err, errUpstreamTimeout) || isTimeout(err), Latency: time.Since(upstreamStart)})
 		}
 		if r.Context().Err() != nil {
 			ri.metrics.count(499)
 			return // the client went away
 		}
-		if try < svc.retries && retryable(err, !body.used()) {
+		if try < svc.retries && retryable(err, r.Method, ti.sent(), !body.used()) {
 			continue
 		}
 		status, msg = errStatus(err)
 		p.log.Debug("upstream request failed", "route", ri.name, "service", svc.name, "addr", at.addr, "err", err)
 		ri.metrics.count(status)
-		p.respond(w, status, msg)
+		p.respond(w, start, status, msg)
 		return
 	}
 	defer cancel(nil)
-	defer readTimer.Stop()
+	defer timer.stop()
 	upstreamLatency := time.Since(upstreamStart)
 
 	if res.StatusCode == http.StatusSwitchingProtocols {
-		p.tunnel(w, r, res, ri)
+		p.tunnel(w, res, ri, start)
 		return
 	}
 	defer res.Body.Close()
@@ -216,6 +246,9 @@ func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, ri *routeInfo, m
 	h := w.Header()
 	for k, vs := range res.Header {
 		h[k] = vs
+	}
+	if _, ok := res.Header["Content-Type"]; !ok {
+		h["Content-Type"] = nil // the server would sniff one the upstream never sent
 	}
 	removeHopHeaders(h, res.Header)
 	if p.headers.Via {
@@ -238,17 +271,24 @@ func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, ri *routeInfo, m
 	w.WriteHeader(res.StatusCode)
 
 	flush := !ri.responseBuffer || res.ContentLength == -1 || isStreaming(res)
-	copyErr := copyBody(w, &timeoutReader{r: res.Body, timer: readTimer, d: ms(svc.readTimeout)}, flush)
+	copyErr := copyBody(w, &timedResponseBody{r: res.Body, a: timer}, flush)
 	for k, vs := range res.Trailer {
 		h[http.TrailerPrefix+k] = vs
-	}
-	if copyErr != nil {
-		p.log.Debug("response body copy ended early", "route", ri.name, "err", copyErr)
 	}
 	ri.metrics.count(res.StatusCode)
 	ri.metrics.upstream.observe(upstreamLatency)
 	ri.metrics.proxy.observe(proxyLatency)
 	ri.metrics.total.observe(time.Since(start))
+	if copyErr != nil {
+		// The upstream (or the client) broke off the body. Ending the
+		// handler normally would let the server end a chunked body
+		// cleanly and pass the truncated response off as complete.
+		// What arrived is flushed, then aborting closes the connection
+		// (HTTP/1.1) or resets the stream (HTTP/2), as nginx does.
+		p.log.Debug("response body copy ended early", "route", ri.name, "err", copyErr)
+		http.NewResponseController(w).Flush()
+		panic(http.ErrAbortHandler)
+	}
 }
 
 // hashInput is what the upstream's hash_on may read from a request; it is
@@ -297,23 +337,27 @@ func (p *Proxy) target(svc *serviceInfo, in *balancer.HashInput, tried []string)
 }
 
 // transportFor picks the transport of an attempt: TLS transports are kept
-// per server name.
-func (s *serviceInfo) transportFor(p *Proxy, at attempt) *upstreamTransport {
+// per server name. The server name (SNI, and the name the certificate is
+// verified against) is the Host header sent upstream without its port, as
+// Kong's proxy_ssl_name $upstream_host: the target's or service's name,
+// or the client's Host with preserve_host.
+func (s *serviceInfo) transportFor(p *Proxy, host string) *upstreamTransport {
 	if s.tlsConfig == nil {
 		return s.transport
 	}
-	return p.transports.withServerName(s.transport, s.tlsKey, at.host)
+	return p.transports.withServerName(s.transport, s.tlsKey, hostName(host))
 }
 
 // upstreamRequest builds the request for one attempt, with its context
-// carrying the connect timeout and a timer that cancels it with
-// errReadTimeout when the upstream takes longer than its timeouts allow to
-// answer.
+// carrying the connect timeout to the dialer and a timer that cancels it
+// with errUpstreamTimeout when a phase of the attempt outlasts the service's
+// timeout for it.
 func (p *Proxy) upstreamRequest(r *http.Request, ri *routeInfo, m *router.Match, at attempt, path string,
-	body *requestBodyState) (*http.Request, context.CancelCauseFunc, *time.Timer) {
+	body *requestBodyState) (*http.Request, *attemptTimer, context.CancelCauseFunc) {
 	svc := ri.service
 	ctx, cancel := context.WithCancelCause(context.WithValue(r.Context(), connectTimeoutKey{}, svc.connectTimeout))
-	timer := time.AfterFunc(ms(svc.readTimeout+svc.connectTimeout+svc.writeTimeout), func() { cancel(errReadTimeout) })
+	timer := newAttemptTimer(svc, cancel)
+	ctx = httptrace.WithClientTrace(ctx, timer.trace())
 	out := r.Clone(ctx)
 	out.RequestURI = ""
 	out.URL.Scheme = svc.scheme()
@@ -321,7 +365,7 @@ func (p *Proxy) upstreamRequest(r *http.Request, ri *routeInfo, m *router.Match,
 	// Opaque is sent as it is: the path keeps the encoding the router gave
 	// it.
 	out.URL.Opaque, out.URL.Path, out.URL.RawPath = path, "", ""
-	body.attach(out)
+	body.attach(out, timer)
 	out.Close = false
 
 	h := out.Header
@@ -351,13 +395,11 @@ func (p *Proxy) upstreamRequest(r *http.Request, ri *routeInfo, m *router.Match,
 		scheme = "https"
 	}
 	h.Set("X-Forwarded-Proto", scheme)
-	host, port, err := net.SplitHostPort(r.Host)
-	if err != nil {
-		host, port = r.Host, strconv.Itoa(localPort(r))
-	}
-	h.Set("X-Forwarded-Host", host)
-	h.Set("X-Forwarded-Port", port)
-	h.Set("X-Forwarded-Path", r.URL.EscapedPath())
+	// As Kong without trusted_ips: the host is nginx's $host and the port
+	// the one the request arrived on, whatever port the Host header names.
+	h.Set("X-Forwarded-Host", hostName(r.Host))
+	h.Set("X-Forwarded-Port", strconv.Itoa(localPort(r)))
+	h.Set("X-Forwarded-Path", receivedPath(r))
 	if m.Route.StripPath && m.Prefix != "" && m.Prefix != "/" {
 		h.Set("X-Forwarded-Prefix", m.Prefix)
 	} else {
@@ -369,7 +411,7 @@ func (p *Proxy) upstreamRequest(r *http.Request, ri *routeInfo, m *router.Match,
 	if _, ok := h["User-Agent"]; !ok {
 		h["User-Agent"] = nil // no Go default user agent
 	}
-	return out, cancel, timer
+	return out, timer, cancel
 }
 
 // upstreamHost is the Host header sent upstream without preserve_host:
@@ -416,15 +458,15 @@ func readRequestBody(r *http.Request, ri *routeInfo) (*requestBodyState, error) 
 
 // used reports whether a streamed body has had bytes taken from it, after
 // which no other attempt can send it.
-func (b *requestBodyState) used() bool { return b.stream != nil && b.stream.read }
+func (b *requestBodyState) used() bool { return b.stream != nil && b.stream.read.Load() }
 
-// attach sets out's body for one attempt.
-func (b *requestBodyState) attach(out *http.Request) {
+// attach sets out's body for one attempt, timed by the attempt's timer.
+func (b *requestBodyState) attach(out *http.Request, timer *attemptTimer) {
 	switch {
 	case b.empty:
 		out.Body, out.ContentLength, out.GetBody = nil, 0, nil
 	case b.stream != nil:
-		out.Body = b.stream
+		out.Body, out.GetBody = &timedRequestBody{r: b.stream, a: timer}, nil
 	default:
 		buf := b.buffered
 		out.Body = io.NopCloser(bytes.NewReader(buf))
@@ -436,29 +478,41 @@ func (b *requestBodyState) attach(out *http.Request) {
 // onceBody is a streamed request body that survives the transport closing
 // it after a failed attempt, and remembers whether any byte was read.
 type onceBody struct {
-	r    io.Reader
-	read bool
+	r io.Reader
+	// read is atomic: a transport may still be reading the body of a
+	// failed attempt in its own goroutine when the next attempt is
+	// decided.
+	read atomic.Bool
 }
 
 func (o *onceBody) Read(p []byte) (int, error) {
 	n, err := o.r.Read(p)
 	if n > 0 {
-		o.read = true
+		o.read.Store(true)
 	}
 	return n, err
 }
 
 func (o *onceBody) Close() error { return nil }
 
-// retryable reports whether a failed attempt may be retried: always when
-// nothing reached the upstream (the connection was never made), otherwise
-// only when the body can be sent again in full.
-func retryable(err error, replayable bool) bool {
+// retryable reports whether a failed attempt may be retried, by nginx's
+// proxy_next_upstream rules that Kong keeps: always when the connection
+// was never made; otherwise only when the body can be sent again in full
+// and, for a non-idempotent method (POST, LOCK, PATCH), nothing of the
+// request was sent, since the upstream may have acted on it.
+func retryable(err error, method string, sent, replayable bool) bool {
 	var op *net.OpError
 	if errors.As(err, &op) && op.Op == "dial" {
 		return true
 	}
-	return replayable
+	if !replayable {
+		return false
+	}
+	switch method {
+	case http.MethodPost, http.MethodPatch, "LOCK":
+		return !sent
+	}
+	return true
 }
 
 func isTimeout(err error) bool {
@@ -492,9 +546,11 @@ func removeHopHeaders(h, src http.Header) {
 	}
 }
 
+// appendVia adds the proxy's hop to the Via of h, after every hop it
+// already lists, in one field.
 func appendVia(h http.Header, via string) {
-	if prior := h.Get("Via"); prior != "" {
-		h.Set("Via", prior+", "+via)
+	if prior := h.Values("Via"); len(prior) > 0 {
+		h.Set("Via", strings.Join(prior, ", ")+", "+via)
 		return
 	}
 	h.Set("Via", via)
@@ -547,35 +603,22 @@ func copyBody(w http.ResponseWriter, body io.Reader, flush bool) error {
 	}
 }
 
-// timeoutReader pushes the read_timeout deadline back at every read, so a
-// response that keeps flowing is never cut, and one that stalls is.
-type timeoutReader struct {
-	r     io.Reader
-	timer *time.Timer
-	d     time.Duration
-}
-
-func (t *timeoutReader) Read(b []byte) (int, error) {
-	t.timer.Reset(t.d)
-	return t.r.Read(b)
-}
-
 // tunnel completes a protocol switch (WebSocket): it hands the client the
 // upstream's 101 response and copies bytes both ways until either side
 // closes.
-func (p *Proxy) tunnel(w http.ResponseWriter, r *http.Request, res *http.Response, ri *routeInfo) {
+func (p *Proxy) tunnel(w http.ResponseWriter, res *http.Response, ri *routeInfo, start time.Time) {
 	backend, ok := res.Body.(io.ReadWriteCloser)
 	if !ok {
 		res.Body.Close()
 		ri.metrics.count(http.StatusBadGateway)
-		p.respond(w, http.StatusBadGateway, msgBadGateway)
+		p.respond(w, start, http.StatusBadGateway, msgBadGateway)
 		return
 	}
 	defer backend.Close()
 	conn, brw, err := http.NewResponseController(w).Hijack()
 	if err != nil {
 		ri.metrics.count(http.StatusInternalServerError)
-		p.respond(w, http.StatusInternalServerError, msgInternal)
+		p.respond(w, start, http.StatusInternalServerError, msgInternal)
 		return
 	}
 	defer conn.Close()

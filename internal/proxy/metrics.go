@@ -82,8 +82,12 @@ func newRouteMetrics(route, service string) *routeMetrics {
 		total: newHistogram(), upstream: newHistogram(), proxy: newHistogram()}
 }
 
-// route returns the metrics of a route, kept from earlier configurations
-// when the route and its service's name are unchanged.
+// route returns the metrics a route of a configuration being compiled
+// counts into: those of the route served now when its name and its
+// service's name are unchanged, so counts carry across swaps, else new
+// ones. The registry itself changes only when keep commits the
+// configuration: a refused configuration leaves the served routes'
+// metrics as they are.
 func (r *metricsRegistry) route(id, name string, svc *serviceInfo) *routeMetrics {
 	label := name
 	if label == "" {
@@ -101,24 +105,19 @@ func (r *metricsRegistry) route(id, name string, svc *serviceInfo) *routeMetrics
 	if m := r.routes[id]; m != nil && m.route == label && m.service == service {
 		return m
 	}
-	m := newRouteMetrics(label, service)
-	r.routes[id] = m
-	return m
+	return newRouteMetrics(label, service)
 }
 
-// keep drops the metrics of routes the current runtime no longer serves.
+// keep makes the routes of rt, which was just swapped in, the ones the
+// registry reports; the metrics of routes it no longer serves are dropped.
 func (r *metricsRegistry) keep(rt *Runtime) {
-	live := make(map[*routeMetrics]bool, len(rt.routes))
+	routes := make(map[string]*routeMetrics, len(rt.routes))
 	for _, ri := range rt.routes {
-		live[ri.metrics] = true
+		routes[ri.id] = ri.metrics
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	for id, m := range r.routes {
-		if !live[m] {
-			delete(r.routes, id)
-		}
-	}
+	r.routes = routes
 }
 
 // write renders the route metrics in Prometheus text format, with Kong's

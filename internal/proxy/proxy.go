@@ -19,6 +19,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/gantry-gw/gantry/internal/connstate"
 	"github.com/gantry-gw/gantry/internal/declarative"
@@ -176,12 +177,17 @@ const (
 )
 
 // respond writes a response Gantry generated itself, as Kong does: a JSON
-// body with a message, and Server when server_tokens is on.
-func (p *Proxy) respond(w http.ResponseWriter, status int, msg string) {
+// body with a message, Server when server_tokens is on, and
+// X-Kong-Response-Latency (the time since start, the request's arrival)
+// when latency_tokens is.
+func (p *Proxy) respond(w http.ResponseWriter, start time.Time, status int, msg string) {
 	h := w.Header()
 	h.Set("Content-Type", "application/json; charset=utf-8")
 	if p.headers.Server {
 		h.Set("Server", p.server)
+	}
+	if p.headers.ResponseLatency {
+		h.Set("X-Kong-Response-Latency", strconv.FormatInt(time.Since(start).Milliseconds(), 10))
 	}
 	body := `{"message":` + strconv.Quote(msg) + "}\n"
 	h.Set("Content-Length", strconv.Itoa(len(body)))
@@ -193,7 +199,7 @@ func (p *Proxy) respond(w http.ResponseWriter, status int, msg string) {
 func errStatus(err error) (int, string) {
 	var ne net.Error
 	switch {
-	case errors.Is(err, errReadTimeout), errors.As(err, &ne) && ne.Timeout():
+	case errors.Is(err, errUpstreamTimeout), errors.As(err, &ne) && ne.Timeout():
 		return http.StatusGatewayTimeout, msgTimeout
 	default:
 		return http.StatusBadGateway, msgBadGateway

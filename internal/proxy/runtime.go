@@ -1,8 +1,10 @@
 package proxy
 
 import (
+	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
@@ -268,7 +270,10 @@ func (p *Proxy) compileService(s entity.Entity, rt *Runtime, caCerts map[string]
 
 // upstreamTLS builds the TLS client settings of a service: verification
 // against its CA certificates (or the system pool), depth, and its client
-// certificate.
+// certificate. The key it returns identifies the settings for sharing
+// transports; it names certificates by their content, not their entity
+// id, so a certificate renewed under the same id gets a new transport
+// rather than the pooled one still presenting the old certificate.
 func upstreamTLS(s entity.Entity, si *serviceInfo, certs *certStore, caCerts map[string]*x509.Certificate) (*tls.Config, string, error) {
 	cfg := &tls.Config{MinVersion: tls.VersionTLS12}
 	var key strings.Builder
@@ -286,7 +291,7 @@ func upstreamTLS(s entity.Entity, si *serviceInfo, certs *certStore, caCerts map
 					return nil, "", fmt.Errorf("ca_certificates: %s is not in the configuration", id)
 				}
 				pool.AddCert(ca)
-				key.WriteString(",ca=" + id)
+				key.WriteString(",ca=" + fingerprint(ca.Raw))
 			}
 			cfg.RootCAs = pool
 		}
@@ -302,7 +307,7 @@ func upstreamTLS(s entity.Entity, si *serviceInfo, certs *certStore, caCerts map
 			return nil, "", fmt.Errorf("client_certificate: %s is not in the configuration", id)
 		}
 		cfg.Certificates = []tls.Certificate{*cert}
-		key.WriteString(",client=" + id)
+		key.WriteString(",client=" + fingerprint(cert.Certificate[0]))
 	}
 	if si.protocol == "grpcs" {
 		cfg.NextProtos = []string{"h2"}
@@ -338,6 +343,12 @@ func verifyWithDepth(roots *x509.CertPool, depth int) func(tls.ConnectionState) 
 		}
 		return fmt.Errorf("upstream certificate chain is longer than tls_verify_depth %d", depth)
 	}
+}
+
+// fingerprint identifies a DER certificate by its SHA-256.
+func fingerprint(der []byte) string {
+	sum := sha256.Sum256(der)
+	return hex.EncodeToString(sum[:])
 }
 
 // hostPort joins a host and port for dialing.

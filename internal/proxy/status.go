@@ -7,6 +7,7 @@ import (
 	"runtime"
 
 	"github.com/gantry-gw/gantry/internal/declarative"
+	"github.com/gantry-gw/gantry/internal/proxy/balancer"
 )
 
 // StatusHandler serves the status listener (Kong's status_listen):
@@ -87,18 +88,24 @@ func (p *Proxy) handleMetrics(w http.ResponseWriter, r *http.Request) {
 	if rt := p.current.Load(); rt != nil {
 		for _, b := range rt.balancers.Balancers() {
 			for _, t := range b.Health() {
-				healthy, unhealthy := 1, 0
-				if !t.Healthy {
-					healthy, unhealthy = 0, 1
+				// As Kong's Prometheus plugin: every state of every
+				// target, 1 for the one it is in.
+				for _, state := range targetStates {
+					v := 0
+					if t.State == state {
+						v = 1
+					}
+					fmt.Fprintf(w, "kong_upstream_target_health{upstream=%s,target=%s,address=%s,state=%s} %d\n",
+						quote(b.Name()), quote(t.Target), quote(t.Address), quote(state), v)
 				}
-				fmt.Fprintf(w, "kong_upstream_target_health{upstream=%s,target=%s,address=%s,state=\"healthy\"} %d\n",
-					quote(b.Name()), quote(t.Target), quote(t.Address), healthy)
-				fmt.Fprintf(w, "kong_upstream_target_health{upstream=%s,target=%s,address=%s,state=\"unhealthy\"} %d\n",
-					quote(b.Name()), quote(t.Target), quote(t.Address), unhealthy)
 			}
 		}
 	}
 }
+
+// targetStates are the states kong_upstream_target_health reports, in
+// Kong's order.
+var targetStates = []string{balancer.StateHealthchecksOff, balancer.StateHealthy, balancer.StateUnhealthy, balancer.StateDNSError}
 
 func writeStatusJSON(w http.ResponseWriter, status int, v any) {
 	data, _ := json.Marshal(v)

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"container/list"
 	"context"
 	"net"
 	"net/http"
@@ -27,12 +28,26 @@ type upstreamTransport struct {
 	rt *http.Transport
 }
 
+// maxNamedTransports bounds the TLS transports kept per server name. With
+// preserve_host the server name is the client's Host, which clients
+// choose: past the bound, the least recently used one is dropped (its
+// requests in flight finish; its idle connections close).
+const maxNamedTransports = 1024
+
 // transports shares upstream transports, and so their connection pools,
 // between services and across configuration swaps: a swap does not drop
 // warm connections.
 type transports struct {
-	mu sync.Mutex
-	m  map[string]*upstreamTransport
+	mu    sync.Mutex
+	m     map[string]*upstreamTransport
+	named map[string]*list.Element // of *namedTransport, by settings and server name
+	lru   list.List                // most recently used first
+}
+
+// namedTransport is a TLS transport for one server name.
+type namedTransport struct {
+	key string
+	ut  *upstreamTransport
 }
 
 func dialContext(ctx context.Context, network, addr string) (net.Conn, error) {
@@ -105,15 +120,24 @@ func (t *transports) withServerName(ut *upstreamTransport, key, name string) *up
 	full := "tls:" + key + "\x00" + name
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if named := t.m[full]; named != nil {
-		return named
+	if e := t.named[full]; e != nil {
+		t.lru.MoveToFront(e)
+		return e.Value.(*namedTransport).ut
 	}
 	rt := ut.rt.Clone()
 	cfg := ut.rt.TLSClientConfig.Clone()
 	cfg.ServerName = name
 	rt.TLSClientConfig = cfg
 	named := &upstreamTransport{rt: rt}
-	t.m[full] = named
+	if t.named == nil {
+		t.named = map[string]*list.Element{}
+	}
+	t.named[full] = t.lru.PushFront(&namedTransport{key: full, ut: named})
+	if t.lru.Len() > maxNamedTransports {
+		old := t.lru.Remove(t.lru.Back()).(*namedTransport)
+		delete(t.named, old.key)
+		old.ut.rt.CloseIdleConnections()
+	}
 	return named
 }
 
@@ -123,5 +147,8 @@ func (t *transports) closeIdle() {
 	defer t.mu.Unlock()
 	for _, ut := range t.m {
 		ut.rt.CloseIdleConnections()
+	}
+	for e := t.lru.Front(); e != nil; e = e.Next() {
+		e.Value.(*namedTransport).ut.rt.CloseIdleConnections()
 	}
 }
