@@ -19,11 +19,14 @@ import (
 )
 
 // Limits on client requests, after the nginx settings Kong ships: headers
-// up to 32 KiB in all, 60 s to send them, 60 s idle keep-alive.
+// up to 32 KiB in all, 60 s to send them, 60 s idle keep-alive, 60 s
+// between two reads of a body (client_body_timeout; the HTTP/1.1 engine
+// only, net/http leaves bodies to the proxy's upstream timeouts).
 const (
 	proxyMaxHeaderBytes    = 32 << 10
 	proxyReadHeaderTimeout = 60 * time.Second
 	proxyIdleTimeout       = 60 * time.Second
+	proxyBodyTimeout       = 60 * time.Second
 )
 
 // loadDeclarative reads and parses a declarative file, with every error in
@@ -147,8 +150,13 @@ func (n *node) followStore(p *proxy.Proxy) {
 }
 
 // serveProxy starts one proxy listener: TLS with certificates chosen by SNI
-// and HTTP/2 when it has the ssl flag, h2c when it has http2 without ssl.
+// and HTTP/2 when it has the ssl flag, h2c when it has http2 without ssl,
+// both served by net/http; a plain HTTP/1.1 listener is served by the
+// proxy's own HTTP/1.1 engine, the fast path.
 func (n *node) serveProxy(l conf.Listener, p *proxy.Proxy) error {
+	if !l.SSL && !l.HTTP2 {
+		return n.serveProxyHTTP1(l, p)
+	}
 	var tlsCfg *tls.Config
 	if l.SSL {
 		tlsCfg = &tls.Config{
@@ -176,6 +184,36 @@ func (n *node) serveProxy(l conf.Listener, p *proxy.Proxy) error {
 		return err
 	}
 	n.proxyAddrs = append(n.proxyAddrs, addr)
+	return nil
+}
+
+// serveProxyHTTP1 serves a plain proxy listener with the HTTP/1.1 engine,
+// with the same limits as the net/http listeners. It stops with the node:
+// the listener closes, requests in flight get shutdownGrace to finish.
+func (n *node) serveProxyHTTP1(l conf.Listener, p *proxy.Proxy) error {
+	ln, err := net.Listen("tcp", l.Addr)
+	if err != nil {
+		return fmt.Errorf("proxy_listen %s: %w", l.Addr, err)
+	}
+	srv := p.NewHTTP1Server()
+	srv.MaxHeaderBytes = proxyMaxHeaderBytes
+	srv.ReadHeaderTimeout = proxyReadHeaderTimeout
+	srv.IdleTimeout = proxyIdleTimeout
+	srv.BodyTimeout = proxyBodyTimeout
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			n.log.Error("listener stopped", "setting", "proxy_listen", "addr", ln.Addr().String(), "err", err)
+		}
+	}()
+	n.onClose = append(n.onClose, func() {
+		ctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+		defer cancel()
+		srv.Shutdown(ctx)
+		<-done
+	})
+	n.proxyAddrs = append(n.proxyAddrs, "http://"+ln.Addr().String())
 	return nil
 }
 

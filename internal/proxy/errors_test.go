@@ -242,17 +242,19 @@ func TestTruncatedUpstreamResponseIsNotPassedOffAsComplete(t *testing.T) {
 			t.Cleanup(up.Close)
 			g := startGateway(t, Options{})
 			g.apply(t, fmt.Sprintf("services:\n  - url: %s\n    routes:\n      - paths: [/]\n", up.URL))
-			res, err := newClient(t).Get(g.url + "/")
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer res.Body.Close()
-			body, err := io.ReadAll(res.Body)
-			if err == nil {
-				t.Fatalf("the client read %q as a complete body; the upstream sent only part of it", body)
-			}
-			if !strings.HasPrefix(string(body), "hello") {
-				t.Fatalf("the client got %q before the error", body)
+			for _, l := range g.plainListeners() {
+				res, err := newClient(t).Get(l.url + "/")
+				if err != nil {
+					t.Fatal(err)
+				}
+				body, err := io.ReadAll(res.Body)
+				res.Body.Close()
+				if err == nil {
+					t.Fatalf("%s: the client read %q as a complete body; the upstream sent only part of it", l.name, body)
+				}
+				if !strings.HasPrefix(string(body), "hello") {
+					t.Fatalf("%s: the client got %q before the error", l.name, body)
+				}
 			}
 		})
 	}
@@ -332,18 +334,20 @@ func TestMalformedRequestsDoNotReachTheUpstream(t *testing.T) {
 		{"header name with a space", "GET / HTTP/1.1\r\nHost: x\r\nBad Name: v\r\n\r\n", 400},
 		{"oversized headers", "GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + strings.Repeat("a", 64<<10) + "\r\n\r\n", 431},
 	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			res := rawRequest(t, g.addr, tc.request)
-			if res.StatusCode != tc.status {
-				t.Fatalf("status %d %q, want %d", res.StatusCode, res.body, tc.status)
-			}
-		})
+	for _, l := range g.plainListeners() {
+		for _, tc := range tests {
+			t.Run(l.name+"/"+tc.name, func(t *testing.T) {
+				res := rawRequest(t, l.addr, tc.request)
+				if res.StatusCode != tc.status {
+					t.Fatalf("status %d %q, want %d", res.StatusCode, res.body, tc.status)
+				}
+			})
+		}
 	}
 	if n := up.hits.Load(); n != 0 {
 		t.Fatalf("the upstream got %d malformed requests", n)
 	}
-	// The connection keeps working for a well-formed request.
+	// The listener keeps working for a well-formed request.
 	if res := rawRequest(t, g.addr, "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"); res.StatusCode != 200 {
 		t.Fatalf("well-formed request: %d", res.StatusCode)
 	}

@@ -59,11 +59,11 @@ func TestForwardsMethodPathQueryBodyAndHeaders(t *testing.T) {
 func TestHopByHopHeadersAreNotForwarded(t *testing.T) {
 	var mu sync.Mutex
 	var got http.Header
-	var gotBody string
+	var gotBody, gotTrailer string
 	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
 		mu.Lock()
-		got, gotBody = r.Header.Clone(), string(body)
+		got, gotBody, gotTrailer = r.Header.Clone(), string(body), r.Trailer.Get("X-Client-Trailer")
 		mu.Unlock()
 		conn, brw, err := http.NewResponseController(w).Hijack()
 		if err != nil {
@@ -91,41 +91,45 @@ func TestHopByHopHeadersAreNotForwarded(t *testing.T) {
       - paths: [/hop]
 `, up.URL))
 
-	res := rawRequest(t, g.addr, "POST /hop HTTP/1.1\r\n"+
-		"Host: hop.test\r\n"+
-		"Connection: keep-alive, X-Hop\r\n"+
-		"X-Hop: drop me\r\n"+
-		"Keep-Alive: timeout=5\r\n"+
-		"Te: trailers\r\n"+
-		"Trailer: X-Client-Trailer\r\n"+
-		"Upgrade: foo/1\r\n"+
-		"Proxy-Connection: keep-alive\r\n"+
-		"X-Keep: yes\r\n"+
-		"Transfer-Encoding: chunked\r\n\r\n"+
-		"5\r\nhello\r\n0\r\nX-Client-Trailer: t\r\n\r\n")
-	if res.StatusCode != 200 || res.body != "hello" {
-		t.Fatalf("response %d %q", res.StatusCode, res.body)
-	}
-	mu.Lock()
-	defer mu.Unlock()
-	for _, name := range []string{"Connection", "X-Hop", "Keep-Alive", "Te", "Trailer", "Upgrade", "Proxy-Connection", "Transfer-Encoding"} {
-		if v, ok := got[name]; ok {
-			t.Errorf("upstream received hop-by-hop %s: %q", name, v)
-		}
-	}
-	if got.Get("X-Keep") != "yes" || gotBody != "hello" {
-		t.Errorf("upstream lost an end-to-end header or the body: %v %q", got, gotBody)
-	}
-	for _, name := range []string{"Connection", "X-Resp-Hop", "Keep-Alive", "Upgrade", "Proxy-Connection"} {
-		if v, ok := res.Header[name]; ok {
-			t.Errorf("client received hop-by-hop %s: %q", name, v)
-		}
-	}
-	if res.Header.Get("X-End") != "ok" {
-		t.Errorf("client lost an end-to-end header: %v", res.Header)
-	}
-	if res.Trailer.Get("X-Sum") != "42" {
-		t.Errorf("client lost the upstream's trailer: %v", res.Trailer)
+	for _, l := range g.plainListeners() {
+		t.Run(l.name, func(t *testing.T) {
+			res := rawRequest(t, l.addr, "POST /hop HTTP/1.1\r\n"+
+				"Host: hop.test\r\n"+
+				"Connection: keep-alive, X-Hop\r\n"+
+				"X-Hop: drop me\r\n"+
+				"Keep-Alive: timeout=5\r\n"+
+				"Te: trailers\r\n"+
+				"Trailer: X-Client-Trailer\r\n"+
+				"Upgrade: foo/1\r\n"+
+				"Proxy-Connection: keep-alive\r\n"+
+				"X-Keep: yes\r\n"+
+				"Transfer-Encoding: chunked\r\n\r\n"+
+				"5\r\nhello\r\n0\r\nX-Client-Trailer: t\r\n\r\n")
+			if res.StatusCode != 200 || res.body != "hello" {
+				t.Fatalf("response %d %q", res.StatusCode, res.body)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			for _, name := range []string{"Connection", "X-Hop", "Keep-Alive", "Te", "Trailer", "Upgrade", "Proxy-Connection", "Transfer-Encoding"} {
+				if v, ok := got[name]; ok {
+					t.Errorf("upstream received hop-by-hop %s: %q", name, v)
+				}
+			}
+			if got.Get("X-Keep") != "yes" || gotBody != "hello" || gotTrailer != "t" {
+				t.Errorf("upstream lost an end-to-end header, the body or its trailer: %v %q %q", got, gotBody, gotTrailer)
+			}
+			for _, name := range []string{"Connection", "X-Resp-Hop", "Keep-Alive", "Upgrade", "Proxy-Connection"} {
+				if v, ok := res.Header[name]; ok {
+					t.Errorf("client received hop-by-hop %s: %q", name, v)
+				}
+			}
+			if res.Header.Get("X-End") != "ok" {
+				t.Errorf("client lost an end-to-end header: %v", res.Header)
+			}
+			if res.Trailer.Get("X-Sum") != "42" {
+				t.Errorf("client lost the upstream's trailer: %v", res.Trailer)
+			}
+		})
 	}
 }
 
@@ -197,6 +201,11 @@ func TestForwardedHeaders(t *testing.T) {
 			url:     g.url + "/fwd/a%2Fb%41",
 			headers: nil,
 			want:    map[string]string{"X-Forwarded-Path": "/fwd/a%2Fb%41"},
+		},
+		{
+			name: "net/http plain listener",
+			url:  g.h2cURL + "/fwd",
+			want: map[string]string{"X-Forwarded-Proto": "http", "X-Forwarded-Port": strconv.Itoa(g.h2cPort), "X-Forwarded-Host": "127.0.0.1"},
 		},
 		{
 			name: "TLS listener",

@@ -35,7 +35,7 @@ func TestHTTP2ClientsToAnHTTP1Upstream(t *testing.T) {
 		proto     string
 	}{
 		{"h2 over TLS", g.tlsURL, h2, "https"},
-		{"h2c", g.url, h2c, "http"},
+		{"h2c", g.h2cURL, h2c, "http"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -120,7 +120,7 @@ func TestGRPC(t *testing.T) {
 		addr  string
 		creds credentials.TransportCredentials
 	}{
-		{"h2c", g.addr, insecure.NewCredentials()},
+		{"h2c", g.h2cAddr, insecure.NewCredentials()},
 		{"TLS", g.tlsAddr, credentials.NewTLS(&tls.Config{InsecureSkipVerify: true})},
 	}
 	for _, up := range upstreams {

@@ -3,13 +3,11 @@ package proxy
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"errors"
 	"io"
 	"net"
 	"net/http"
-	"net/http/httptrace"
-	"net/textproto"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -18,6 +16,7 @@ import (
 	"time"
 
 	"github.com/gantry-gw/gantry/internal/proxy/balancer"
+	"github.com/gantry-gw/gantry/internal/proxy/http1"
 	"github.com/gantry-gw/gantry/internal/proxy/router"
 )
 
@@ -33,104 +32,84 @@ var copyBuffers = sync.Pool{New: func() any { b := make([]byte, 32<<10); return 
 // service's timeout for it.
 var errUpstreamTimeout = errors.New("upstream timeout")
 
-// hopHeaders are the hop-by-hop headers a proxy must not forward
-// (RFC 9110 §7.6.1).
-var hopHeaders = []string{
-	"Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate",
-	"Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade",
-}
-
-// ServeHTTP proxies one request through the current Runtime. When the
-// upstream breaks off a response body already under way, it panics with
-// http.ErrAbortHandler so that the server cuts the connection or stream
-// rather than end the response as if it were complete.
-func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	start := time.Now()
+// serve proxies the exchange's request through the current Runtime.
+func (x *exchange) serve() {
+	p := x.p
 	p.requests.Add(1)
 	rt := p.current.Load()
 	if rt == nil || rt.router == nil {
 		p.metrics.noRoute.count(http.StatusNotFound)
-		p.respond(w, start, http.StatusNotFound, msgNoRoute)
+		x.respond(http.StatusNotFound, msgNoRoute)
 		return
 	}
-	req := router.Request{
-		TLS:       r.TLS != nil,
-		GRPC:      isGRPC(r),
-		WebSocket: isWebSocket(r),
-		Method:    r.Method,
-		Host:      r.Host,
-		Port:      localPort(r),
-		Path:      r.URL.EscapedPath(),
-		Header:    r.Header,
+	x.hv.x = x
+	x.grpc, x.websocket = x.isGRPC(), x.isWebSocket()
+	x.rreq = router.Request{
+		TLS:       x.in.tls,
+		GRPC:      x.grpc,
+		WebSocket: x.websocket,
+		Method:    x.in.method,
+		Host:      x.in.host,
+		Port:      x.in.localPort,
+		Path:      x.in.path,
+		SNI:       x.in.sni,
+		Header:    &x.hv,
 	}
-	if r.TLS != nil {
-		req.SNI = r.TLS.ServerName
-	}
-	if _, ok := router.NormalizePath(req.Path); !ok {
+	if _, ok := router.NormalizePath(x.in.path); !ok {
 		p.metrics.noRoute.count(http.StatusBadRequest)
-		p.respond(w, start, http.StatusBadRequest, msgBadRequest)
+		x.respond(http.StatusBadRequest, msgBadRequest)
 		return
 	}
-	var m router.Match
-	if !rt.router.Match(&req, &m) {
+	if !rt.router.Match(&x.rreq, &x.match) {
 		p.metrics.noRoute.count(http.StatusNotFound)
-		p.respond(w, start, http.StatusNotFound, msgNoRoute)
+		x.respond(http.StatusNotFound, msgNoRoute)
 		return
 	}
-	ri := rt.routes[m.Route.Index]
-	if m.Redirect {
-		p.redirect(w, r, ri, start)
+	ri := rt.routes[x.match.Route.Index]
+	if x.match.Redirect {
+		x.redirect(ri)
 		return
 	}
 	if ri.service == nil {
 		ri.metrics.count(http.StatusServiceUnavailable)
-		p.respond(w, start, http.StatusServiceUnavailable, msgNoService)
+		x.respond(http.StatusServiceUnavailable, msgNoService)
 		return
 	}
-	p.forward(w, r, ri, &m, start)
+	x.forward(ri)
 }
 
 // redirect answers a request that matched a route on everything but its
 // protocol: Kong's https_redirect_status_code.
-func (p *Proxy) redirect(w http.ResponseWriter, r *http.Request, ri *routeInfo, start time.Time) {
+func (x *exchange) redirect(ri *routeInfo) {
 	ri.metrics.count(ri.redirectStatus)
 	if ri.redirectStatus == http.StatusUpgradeRequired {
-		w.Header().Set("Connection", "Upgrade")
-		w.Header().Set("Upgrade", "TLS/1.2, HTTP/1.1")
-		p.respond(w, start, http.StatusUpgradeRequired, msgUseHTTPS)
+		h := x.down.header()
+		h.Set("Connection", "Upgrade")
+		h.Set("Upgrade", "TLS/1.2, HTTP/1.1")
+		x.respond(http.StatusUpgradeRequired, msgUseHTTPS)
 		return
 	}
-	target := r.RequestURI
+	target := x.in.target
 	if !strings.HasPrefix(target, "/") {
-		target = r.URL.RequestURI() // absolute form, or HTTP/2 without a path
-	}
-	w.Header().Set("Location", "https://"+hostName(r.Host)+target)
-	p.respond(w, start, ri.redirectStatus, "Moved")
-}
-
-func isGRPC(r *http.Request) bool {
-	return strings.HasPrefix(r.Header.Get("Content-Type"), "application/grpc")
-}
-
-func isWebSocket(r *http.Request) bool {
-	return strings.EqualFold(r.Header.Get("Upgrade"), "websocket") &&
-		headerHasToken(r.Header, "Connection", "upgrade")
-}
-
-func headerHasToken(h http.Header, name, token string) bool {
-	for _, v := range h.Values(name) {
-		for _, t := range strings.Split(v, ",") {
-			if strings.EqualFold(strings.TrimSpace(t), token) {
-				return true
-			}
+		// An absolute form, or HTTP/2 without a path.
+		target = x.in.path
+		if target == "" {
+			target = "/"
+		}
+		if x.in.hasQuery {
+			target += "?" + x.in.query
 		}
 	}
-	return false
+	x.down.header().Set("Location", "https://"+hostName(x.in.host)+target)
+	x.respond(ri.redirectStatus, msgMoved)
 }
 
 // hostName is nginx's $host for a Host header: lower-case, without its
 // port.
 func hostName(host string) string {
+	if strings.IndexByte(host, ':') < 0 {
+		return strings.ToLower(host)
+	}
 	if name, _, err := net.SplitHostPort(host); err == nil {
 		host = name
 		if strings.Contains(name, ":") {
@@ -138,29 +117,6 @@ func hostName(host string) string {
 		}
 	}
 	return strings.ToLower(host)
-}
-
-// receivedPath is the request's path as the client sent it, without the
-// query: nginx's $request_uri up to "?", which Kong sends as
-// X-Forwarded-Path.
-func receivedPath(r *http.Request) string {
-	if strings.HasPrefix(r.RequestURI, "/") {
-		path, _, _ := strings.Cut(r.RequestURI, "?")
-		return path
-	}
-	return r.URL.EscapedPath()
-}
-
-// localPort is the port the request arrived on.
-func localPort(r *http.Request) int {
-	addr, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr)
-	if !ok {
-		return 0
-	}
-	if ta, ok := addr.(*net.TCPAddr); ok {
-		return ta.Port
-	}
-	return 0
 }
 
 // attempt is one try of a request against one upstream address.
@@ -171,90 +127,75 @@ type attempt struct {
 
 // forward sends the request to the route's service, retrying on another
 // target when the failure allows it, and streams the response back.
-func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, ri *routeInfo, m *router.Match, start time.Time) {
-	svc := ri.service
-	upstreamPath := m.UpstreamPath(svc.path)
-	body, err := readRequestBody(r, ri)
-	if err != nil {
+func (x *exchange) forward(ri *routeInfo) {
+	p, svc := x.p, ri.service
+	x.upPath = x.match.UpstreamPath(svc.path)
+	if err := x.readRequestBody(ri); err != nil {
 		ri.metrics.count(http.StatusBadRequest)
-		p.respond(w, start, http.StatusBadRequest, msgBadRequest)
+		x.respond(http.StatusBadRequest, msgBadRequest)
 		return
 	}
 
 	var in *balancer.HashInput
 	if svc.upstream != nil {
-		in = hashInput(r, m)
+		x.hash = x.hashFns
+		x.hash.ClientIP = x.clientIP()
+		x.hash.Path = x.match.Path
+		x.hash.Captures = x.match.Captures
+		in = &x.hash
 	}
-	var tried []string
+	x.tried = x.triedBuf[:0]
 	var setCookie string
-	var res *http.Response
 	var upstreamStart time.Time
-	var cancel context.CancelCauseFunc
-	var timer *attemptTimer
 	for try := 0; ; try++ {
-		at, status, msg := p.target(svc, in, tried)
+		at, status, msg := p.target(svc, in, x.tried)
 		if at.pick != nil {
 			setCookie = at.pick.SetCookie
 		}
 		if status != 0 {
 			ri.metrics.count(status)
-			p.respond(w, start, status, msg)
+			x.respond(status, msg)
 			return
 		}
-		tried = append(tried, at.addr)
-		out, ti, c := p.upstreamRequest(r, ri, m, at, upstreamPath, body)
+		x.tried = append(x.tried, at.addr)
+		x.buildUpstreamRequest(ri, at)
 		upstreamStart = time.Now()
-		res, err = svc.transportFor(p, out.Host).rt.RoundTrip(out)
-		ti.answered()
+		err := x.send(svc, at)
 		if err == nil {
-			cancel, timer = c, ti
 			if at.pick != nil {
-				at.pick.Done(balancer.Outcome{Status: res.StatusCode, Latency: time.Since(upstreamStart)})
+				at.pick.Done(balancer.Outcome{Status: x.res.status, Latency: time.Since(upstreamStart)})
 			}
 			break
 		}
-		if context.Cause(out.Context()) == errUpstreamTimeout {
-			err = errUpstreamTimeout
-		}
-		c(nil)
 		if at.pick != nil {
 			at.pick.Done(balancer.Outcome{Err: err, Timeout: errors.Is(err, errUpstreamTimeout) || isTimeout(err), Latency: time.Since(upstreamStart)})
 		}
-		if r.Context().Err() != nil {
+		if x.down.gone() {
 			ri.metrics.count(499)
 			return // the client went away
 		}
-		if try < svc.retries && retryable(err, r.Method, ti.sent(), !body.used()) {
+		if try < svc.retries && retryable(err, x.in.method, x.sent, !x.body.used()) {
 			continue
 		}
 		status, msg = errStatus(err)
 		p.log.Debug("upstream request failed", "route", ri.name, "service", svc.name, "addr", at.addr, "err", err)
 		ri.metrics.count(status)
-		p.respond(w, start, status, msg)
+		x.respond(status, msg)
 		return
 	}
-	defer cancel(nil)
-	defer timer.stop()
 	upstreamLatency := time.Since(upstreamStart)
-
-	if res.StatusCode == http.StatusSwitchingProtocols {
-		p.tunnel(w, res, ri, start)
+	res := &x.res
+	if res.status == http.StatusSwitchingProtocols {
+		x.tunnel(ri)
 		return
 	}
-	defer res.Body.Close()
 
-	h := w.Header()
-	for k, vs := range res.Header {
-		h[k] = vs
-	}
-	if _, ok := res.Header["Content-Type"]; !ok {
-		h["Content-Type"] = nil // the server would sniff one the upstream never sent
-	}
-	removeHopHeaders(h, res.Header)
+	h := x.down.header()
+	copyResponseHeader(h, res.header)
 	if p.headers.Via {
-		appendVia(h, p.via)
+		appendVia(h, p.via, &x.scratch)
 	}
-	proxyLatency := upstreamStart.Sub(start)
+	proxyLatency := upstreamStart.Sub(x.start)
 	if p.headers.UpstreamLatency {
 		h.Set("X-Kong-Upstream-Latency", strconv.FormatInt(upstreamLatency.Milliseconds(), 10))
 	}
@@ -262,59 +203,66 @@ func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, ri *routeInfo, m
 		h.Set("X-Kong-Proxy-Latency", strconv.FormatInt(proxyLatency.Milliseconds(), 10))
 	}
 	if p.headers.UpstreamStatus {
-		h.Set("X-Kong-Upstream-Status", strconv.Itoa(res.StatusCode))
+		h.Set("X-Kong-Upstream-Status", strconv.Itoa(res.status))
 	}
 	if setCookie != "" {
 		h.Add("Set-Cookie", setCookie)
 	}
-	announceTrailers(h, res)
-	w.WriteHeader(res.StatusCode)
-
-	flush := !ri.responseBuffer || res.ContentLength == -1 || isStreaming(res)
-	copyErr := copyBody(w, &timedResponseBody{r: res.Body, a: timer}, flush)
-	for k, vs := range res.Trailer {
-		h[http.TrailerPrefix+k] = vs
+	if names := res.declaredTrailers(); names != "" {
+		// Declared before the body, so an HTTP/1.1 client learns of them
+		// and gRPC gets its status.
+		h.Set("Trailer", names)
 	}
-	ri.metrics.count(res.StatusCode)
+	x.down.writeHeader(res.status)
+
+	flush := !ri.responseBuffer || res.contentLength == -1 || isStreaming(res.header)
+	copyErr := x.copyResponseBody(flush)
+	if copyErr == nil {
+		res.trailers(&x.trailers)
+		if x.trailers.Len() > 0 {
+			x.down.setTrailers(&x.trailers)
+		}
+	}
+	res.finish()
+	ri.metrics.count(res.status)
 	ri.metrics.upstream.observe(upstreamLatency)
 	ri.metrics.proxy.observe(proxyLatency)
-	ri.metrics.total.observe(time.Since(start))
+	ri.metrics.total.observe(time.Since(x.start))
 	if copyErr != nil {
 		// The upstream (or the client) broke off the body. Ending the
-		// handler normally would let the server end a chunked body
-		// cleanly and pass the truncated response off as complete.
-		// What arrived is flushed, then aborting closes the connection
-		// (HTTP/1.1) or resets the stream (HTTP/2), as nginx does.
+		// response normally would end a chunked body cleanly and pass the
+		// truncated response off as complete. What arrived is flushed,
+		// then the connection closes (HTTP/1.1) or the stream is reset
+		// (HTTP/2), as nginx does.
 		p.log.Debug("response body copy ended early", "route", ri.name, "err", copyErr)
-		http.NewResponseController(w).Flush()
-		panic(http.ErrAbortHandler)
+		x.down.abort()
 	}
 }
 
-// hashInput is what the upstream's hash_on may read from a request; it is
-// built once per request so that retries hash the same way.
-func hashInput(r *http.Request, m *router.Match) *balancer.HashInput {
-	return &balancer.HashInput{
-		ClientIP: clientIP(r),
-		// Several values of a header join with ", ", as nginx's $http_
-		// variables do.
-		Header: func(name string) string { return strings.Join(r.Header.Values(name), ", ") },
-		Cookie: func(name string) (string, bool) {
-			c, err := r.Cookie(name)
-			if err != nil {
-				return "", false
+// copyResponseBody streams the upstream's body to the client through a
+// pooled buffer, flushing after each chunk when the response must not
+// wait.
+func (x *exchange) copyResponseBody(flush bool) error {
+	bp := copyBuffers.Get().(*[]byte)
+	defer copyBuffers.Put(bp)
+	buf := *bp
+	body := x.res.body
+	for {
+		n, err := body.Read(buf)
+		if n > 0 {
+			if _, werr := x.down.write(buf[:n]); werr != nil {
+				return werr
 			}
-			return c.Value, true
-		},
-		Path: m.Path,
-		// Several values of a query argument are sorted and joined with
-		// ",", as Kong does.
-		Query: func(name string) string {
-			vals := slices.Clone(r.URL.Query()[name])
-			slices.Sort(vals)
-			return strings.Join(vals, ",")
-		},
-		Captures: m.Captures,
+			if flush {
+				x.down.flush()
+			}
+		}
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
 	}
 }
 
@@ -323,7 +271,7 @@ func hashInput(r *http.Request, m *router.Match) *balancer.HashInput {
 // non-zero status means no target is available.
 func (p *Proxy) target(svc *serviceInfo, in *balancer.HashInput, tried []string) (attempt, int, string) {
 	if svc.upstream == nil {
-		return attempt{addr: hostPort(svc.host, svc.port), host: svc.host}, 0, ""
+		return attempt{addr: svc.addr, host: svc.host}, 0, ""
 	}
 	pick, err := svc.upstream.Pick(in, tried)
 	if err != nil {
@@ -336,82 +284,187 @@ func (p *Proxy) target(svc *serviceInfo, in *balancer.HashInput, tried []string)
 	return attempt{addr: pick.Addr, host: host, pick: &pick}, 0, ""
 }
 
-// transportFor picks the transport of an attempt: TLS transports are kept
-// per server name. The server name (SNI, and the name the certificate is
-// verified against) is the Host header sent upstream without its port, as
-// Kong's proxy_ssl_name $upstream_host: the target's or service's name,
-// or the client's Host with preserve_host.
-func (s *serviceInfo) transportFor(p *Proxy, host string) *upstreamTransport {
-	if s.tlsConfig == nil {
-		return s.transport
+// buildUpstreamRequest prepares the head of one attempt: the client's
+// fields without the hop-by-hop ones, the Host the upstream gets, and the
+// headers Kong adds (X-Forwarded-*, X-Real-IP, Via).
+func (x *exchange) buildUpstreamRequest(ri *routeInfo, at attempt) {
+	p, svc := x.p, ri.service
+	out := &x.outHeader
+	out.Reset()
+	in := x.in.header
+	conn := x.joined("Connection", ",")
+	var forwardedFor, vias []string
+	for i := range in.Fields {
+		f := &in.Fields[i]
+		role := requestFieldRole(f.Name)
+		if role == fieldVia && !p.headers.Via {
+			role = fieldForward
+		}
+		switch role {
+		case fieldForward:
+			if conn == "" || !http1.HasToken(conn, f.Name) {
+				out.Fields = append(out.Fields, *f)
+			}
+		case fieldForwardedFor:
+			forwardedFor = append(forwardedFor, f.Value)
+		case fieldVia:
+			vias = append(vias, f.Value)
+		}
 	}
-	return p.transports.withServerName(s.transport, s.tlsKey, hostName(host))
-}
-
-// upstreamRequest builds the request for one attempt, with its context
-// carrying the connect timeout to the dialer and a timer that cancels it
-// with errUpstreamTimeout when a phase of the attempt outlasts the service's
-// timeout for it.
-func (p *Proxy) upstreamRequest(r *http.Request, ri *routeInfo, m *router.Match, at attempt, path string,
-	body *requestBodyState) (*http.Request, *attemptTimer, context.CancelCauseFunc) {
-	svc := ri.service
-	ctx, cancel := context.WithCancelCause(context.WithValue(r.Context(), connectTimeoutKey{}, svc.connectTimeout))
-	timer := newAttemptTimer(svc, cancel)
-	ctx = httptrace.WithClientTrace(ctx, timer.trace())
-	out := r.Clone(ctx)
-	out.RequestURI = ""
-	out.URL.Scheme = svc.scheme()
-	out.URL.Host = at.addr
-	// Opaque is sent as it is: the path keeps the encoding the router gave
-	// it.
-	out.URL.Opaque, out.URL.Path, out.URL.RawPath = path, "", ""
-	body.attach(out, timer)
-	out.Close = false
-
-	h := out.Header
-	upgrade := isWebSocket(r)
-	removeHopHeaders(h, r.Header)
-	if upgrade {
-		h.Set("Connection", "Upgrade")
-		h.Set("Upgrade", r.Header.Get("Upgrade"))
+	if x.websocket {
+		out.Add("Connection", "Upgrade")
+		out.Add("Upgrade", in.Value("Upgrade"))
 	}
-	if isGRPC(r) {
-		h.Set("Te", "trailers")
+	if x.grpc {
+		out.Add("Te", "trailers")
 	}
-	if ri.preserveHost {
-		out.Host = r.Host
+	switch {
+	case ri.preserveHost && x.in.host != "":
+		x.outHost = x.in.host
+	case at.pick == nil:
+		x.outHost = svc.hostHeader
+	default:
+		x.outHost = upstreamHost(svc, at)
+	}
+	ip := x.clientIP()
+	if len(forwardedFor) > 0 {
+		out.Add("X-Forwarded-For", strings.Join(forwardedFor, ", ")+", "+ip)
 	} else {
-		out.Host = upstreamHost(svc, at)
+		out.Add("X-Forwarded-For", ip)
 	}
-	ip := clientIP(r)
-	if prior := r.Header.Values("X-Forwarded-For"); len(prior) > 0 {
-		h.Set("X-Forwarded-For", strings.Join(prior, ", ")+", "+ip)
+	out.Add("X-Real-IP", ip)
+	if x.in.tls {
+		out.Add("X-Forwarded-Proto", "https")
 	} else {
-		h.Set("X-Forwarded-For", ip)
+		out.Add("X-Forwarded-Proto", "http")
 	}
-	h.Set("X-Real-IP", ip)
-	scheme := "http"
-	if r.TLS != nil {
-		scheme = "https"
-	}
-	h.Set("X-Forwarded-Proto", scheme)
 	// As Kong without trusted_ips: the host is nginx's $host and the port
 	// the one the request arrived on, whatever port the Host header names.
-	h.Set("X-Forwarded-Host", hostName(r.Host))
-	h.Set("X-Forwarded-Port", strconv.Itoa(localPort(r)))
-	h.Set("X-Forwarded-Path", receivedPath(r))
-	if m.Route.StripPath && m.Prefix != "" && m.Prefix != "/" {
-		h.Set("X-Forwarded-Prefix", m.Prefix)
-	} else {
-		h.Del("X-Forwarded-Prefix")
+	out.Add("X-Forwarded-Host", hostName(x.in.host))
+	out.Add("X-Forwarded-Port", x.localPortText())
+	out.Add("X-Forwarded-Path", x.in.path)
+	if m := &x.match; m.Route.StripPath && m.Prefix != "" && m.Prefix != "/" {
+		out.Add("X-Forwarded-Prefix", m.Prefix)
 	}
 	if p.headers.Via {
-		appendVia(h, p.via)
+		if len(vias) > 0 {
+			out.Add("Via", strings.Join(vias, ", ")+", "+p.via)
+		} else {
+			out.Add("Via", p.via)
+		}
 	}
-	if _, ok := h["User-Agent"]; !ok {
-		h["User-Agent"] = nil // no Go default user agent
+}
+
+// How a request field is treated on its way upstream.
+const (
+	fieldForward      = iota // sent as it is
+	fieldDrop                // hop-by-hop, framing, or set by the proxy
+	fieldForwardedFor        // X-Forwarded-For: joined with the client's address
+	fieldVia                 // Via: joined with the proxy's hop when Via is on
+)
+
+// requestFieldRole classifies a request field name.
+func requestFieldRole(name string) int {
+	switch len(name) {
+	case 2:
+		if http1.EqualFold(name, "Te") {
+			return fieldDrop
+		}
+	case 3:
+		if http1.EqualFold(name, "Via") {
+			return fieldVia
+		}
+	case 4:
+		if http1.EqualFold(name, "Host") {
+			return fieldDrop
+		}
+	case 6:
+		if http1.EqualFold(name, "Expect") {
+			return fieldDrop // the proxy answered 100-continue itself, as nginx does
+		}
+	case 7:
+		if http1.EqualFold(name, "Trailer") || http1.EqualFold(name, "Upgrade") {
+			return fieldDrop
+		}
+	case 9:
+		if http1.EqualFold(name, "X-Real-IP") {
+			return fieldDrop
+		}
+	case 10:
+		if http1.EqualFold(name, "Connection") || http1.EqualFold(name, "Keep-Alive") {
+			return fieldDrop
+		}
+	case 14:
+		if http1.EqualFold(name, "Content-Length") {
+			return fieldDrop
+		}
+	case 15:
+		if http1.EqualFold(name, "X-Forwarded-For") {
+			return fieldForwardedFor
+		}
+	case 16:
+		if http1.EqualFold(name, "Proxy-Connection") || http1.EqualFold(name, "X-Forwarded-Host") ||
+			http1.EqualFold(name, "X-Forwarded-Port") || http1.EqualFold(name, "X-Forwarded-Path") {
+			return fieldDrop
+		}
+	case 17:
+		if http1.EqualFold(name, "Transfer-Encoding") || http1.EqualFold(name, "X-Forwarded-Proto") {
+			return fieldDrop
+		}
+	case 18:
+		if http1.EqualFold(name, "Proxy-Authenticate") || http1.EqualFold(name, "X-Forwarded-Prefix") {
+			return fieldDrop
+		}
+	case 19:
+		if http1.EqualFold(name, "Proxy-Authorization") {
+			return fieldDrop
+		}
 	}
-	return out, timer, cancel
+	return fieldForward
+}
+
+// isHopField reports whether a response field is hop-by-hop (RFC 9110
+// §7.6.1): the proxy does not pass it on.
+func isHopField(name string) bool {
+	switch len(name) {
+	case 2:
+		return http1.EqualFold(name, "Te")
+	case 7:
+		return http1.EqualFold(name, "Trailer") || http1.EqualFold(name, "Upgrade")
+	case 10:
+		return http1.EqualFold(name, "Connection") || http1.EqualFold(name, "Keep-Alive")
+	case 16:
+		return http1.EqualFold(name, "Proxy-Connection")
+	case 17:
+		return http1.EqualFold(name, "Transfer-Encoding")
+	case 18:
+		return http1.EqualFold(name, "Proxy-Authenticate")
+	case 19:
+		return http1.EqualFold(name, "Proxy-Authorization")
+	}
+	return false
+}
+
+// copyResponseHeader adds the upstream's response fields to h, without the
+// hop-by-hop ones and those its Connection header names.
+func copyResponseHeader(h, src *http1.Header) {
+	var conn string
+	for i := range src.Fields {
+		if http1.EqualFold(src.Fields[i].Name, "Connection") {
+			if conn == "" {
+				conn = src.Fields[i].Value
+			} else {
+				conn += "," + src.Fields[i].Value
+			}
+		}
+	}
+	for i := range src.Fields {
+		f := &src.Fields[i]
+		if isHopField(f.Name) || conn != "" && http1.HasToken(conn, f.Name) {
+			continue
+		}
+		h.Fields = append(h.Fields, *f)
+	}
 }
 
 // upstreamHost is the Host header sent upstream without preserve_host:
@@ -439,44 +492,59 @@ type requestBodyState struct {
 	buffered []byte
 	stream   *onceBody
 	empty    bool
+	once     onceBody
 }
 
-// readRequestBody prepares r's body for forwarding.
-func readRequestBody(r *http.Request, ri *routeInfo) (*requestBodyState, error) {
-	if r.Body == nil || r.Body == http.NoBody || r.ContentLength == 0 {
-		return &requestBodyState{empty: true}, nil
+// readRequestBody prepares the request's body for forwarding.
+func (x *exchange) readRequestBody(ri *routeInfo) error {
+	b := &x.body
+	in := &x.in
+	if in.body == nil || in.contentLength == 0 {
+		b.empty = true
+		return nil
 	}
-	if !ri.requestBuffer || r.ContentLength < 0 || r.ContentLength > maxReplayBody || isWebSocket(r) || isGRPC(r) {
-		return &requestBodyState{stream: &onceBody{r: r.Body}}, nil
+	if !ri.requestBuffer || in.contentLength < 0 || in.contentLength > maxReplayBody || x.websocket || x.grpc {
+		b.once = onceBody{r: in.body}
+		b.stream = &b.once
+		return nil
 	}
-	buf := make([]byte, r.ContentLength)
-	if _, err := io.ReadFull(r.Body, buf); err != nil {
-		return nil, err
+	buf := make([]byte, in.contentLength)
+	if _, err := io.ReadFull(in.body, buf); err != nil {
+		return err
 	}
-	return &requestBodyState{buffered: buf}, nil
+	b.buffered = buf
+	return nil
 }
 
 // used reports whether a streamed body has had bytes taken from it, after
 // which no other attempt can send it.
 func (b *requestBodyState) used() bool { return b.stream != nil && b.stream.read.Load() }
 
-// attach sets out's body for one attempt, timed by the attempt's timer.
-func (b *requestBodyState) attach(out *http.Request, timer *attemptTimer) {
+// length is the length to announce upstream: -1 for a streamed body of
+// unknown length.
+func (b *requestBodyState) length(in *inbound) int64 {
 	switch {
 	case b.empty:
-		out.Body, out.ContentLength, out.GetBody = nil, 0, nil
-	case b.stream != nil:
-		out.Body, out.GetBody = &timedRequestBody{r: b.stream, a: timer}, nil
-	default:
-		buf := b.buffered
-		out.Body = io.NopCloser(bytes.NewReader(buf))
-		out.ContentLength = int64(len(buf))
-		out.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(buf)), nil }
+		return 0
+	case b.buffered != nil:
+		return int64(len(b.buffered))
 	}
+	return in.contentLength
 }
 
-// onceBody is a streamed request body that survives the transport closing
-// it after a failed attempt, and remembers whether any byte was read.
+// reader returns the body for one attempt.
+func (b *requestBodyState) reader() io.Reader {
+	switch {
+	case b.empty:
+		return nil
+	case b.stream != nil:
+		return b.stream
+	}
+	return bytes.NewReader(b.buffered)
+}
+
+// onceBody is a streamed request body that remembers whether any byte was
+// read from it.
 type onceBody struct {
 	r io.Reader
 	// read is atomic: a transport may still be reading the body of a
@@ -492,8 +560,6 @@ func (o *onceBody) Read(p []byte) (int, error) {
 	}
 	return n, err
 }
-
-func (o *onceBody) Close() error { return nil }
 
 // retryable reports whether a failed attempt may be retried, by nginx's
 // proxy_next_upstream rules that Kong keeps: always when the connection
@@ -522,134 +588,78 @@ func isTimeout(err error) bool {
 
 func ms(n int64) time.Duration { return time.Duration(n) * time.Millisecond }
 
-// clientIP is the address the request came from.
-func clientIP(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
-}
-
-// removeHopHeaders deletes hop-by-hop headers from h, including those the
-// Connection header of src names.
-func removeHopHeaders(h, src http.Header) {
-	for _, v := range src.Values("Connection") {
-		for _, name := range strings.Split(v, ",") {
-			if name = textproto.TrimString(name); name != "" {
-				h.Del(name)
-			}
-		}
-	}
-	for _, name := range hopHeaders {
-		h.Del(name)
-	}
-}
+func itoa(n int) string { return strconv.Itoa(n) }
 
 // appendVia adds the proxy's hop to the Via of h, after every hop it
 // already lists, in one field.
-func appendVia(h http.Header, via string) {
-	if prior := h.Values("Via"); len(prior) > 0 {
-		h.Set("Via", strings.Join(prior, ", ")+", "+via)
+func appendVia(h *http1.Header, via string, scratch *[]string) {
+	*scratch = h.AppendValues((*scratch)[:0], "Via")
+	if len(*scratch) > 0 {
+		h.Set("Via", strings.Join(*scratch, ", ")+", "+via)
 		return
 	}
-	h.Set("Via", via)
+	h.Add("Via", via)
 }
 
-// announceTrailers declares the upstream's trailers before the body, so an
-// HTTP/1.1 client learns of them and gRPC gets its status.
-func announceTrailers(h http.Header, res *http.Response) {
-	if len(res.Trailer) == 0 {
-		return
-	}
-	names := make([]string, 0, len(res.Trailer))
-	for k := range res.Trailer {
-		names = append(names, k)
-	}
-	h.Set("Trailer", strings.Join(names, ", "))
-}
-
-func isStreaming(res *http.Response) bool {
-	ct := res.Header.Get("Content-Type")
+func isStreaming(h *http1.Header) bool {
+	ct := h.Value("Content-Type")
 	return strings.HasPrefix(ct, "text/event-stream") || strings.HasPrefix(ct, "application/grpc")
 }
 
-// copyBody streams the response body to the client through a pooled
-// buffer, flushing after each chunk when the response must not wait.
-func copyBody(w http.ResponseWriter, body io.Reader, flush bool) error {
-	bp := copyBuffers.Get().(*[]byte)
-	defer copyBuffers.Put(bp)
-	buf := *bp
-	var flusher http.Flusher
-	if flush {
-		flusher, _ = w.(http.Flusher)
-	}
-	for {
-		n, err := body.Read(buf)
-		if n > 0 {
-			if _, werr := w.Write(buf[:n]); werr != nil {
-				return werr
-			}
-			if flusher != nil {
-				flusher.Flush()
-			}
-		}
-		if err == io.EOF {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-	}
+// sortedQueryValues returns the values of a query argument, sorted and
+// joined with ",".
+func sortedQueryValues(query, name string) string {
+	q, _ := url.ParseQuery(query)
+	vals := q[name]
+	slices.Sort(vals)
+	return strings.Join(vals, ",")
 }
 
 // tunnel completes a protocol switch (WebSocket): it hands the client the
 // upstream's 101 response and copies bytes both ways until either side
 // closes.
-func (p *Proxy) tunnel(w http.ResponseWriter, res *http.Response, ri *routeInfo, start time.Time) {
-	backend, ok := res.Body.(io.ReadWriteCloser)
-	if !ok {
-		res.Body.Close()
-		ri.metrics.count(http.StatusBadGateway)
-		p.respond(w, start, http.StatusBadGateway, msgBadGateway)
-		return
-	}
+func (x *exchange) tunnel(ri *routeInfo) {
+	p := x.p
+	backend, backendBuf := x.res.hijack()
 	defer backend.Close()
-	conn, brw, err := http.NewResponseController(w).Hijack()
+	conn, clientBuf, err := x.down.hijack()
 	if err != nil {
 		ri.metrics.count(http.StatusInternalServerError)
-		p.respond(w, start, http.StatusInternalServerError, msgInternal)
+		x.respond(http.StatusInternalServerError, msgInternal)
 		return
 	}
 	defer conn.Close()
 	ri.metrics.count(http.StatusSwitchingProtocols)
+	h := x.res.header
 	if p.headers.Via {
-		appendVia(res.Header, p.via)
+		appendVia(h, p.via, &x.scratch)
 	}
-	if err := writeSwitchResponse(brw.Writer, res); err != nil {
+	if err := writeSwitchResponse(conn, h); err != nil {
 		return
 	}
 	done := make(chan struct{}, 2)
 	go func() {
-		io.Copy(backend, brw.Reader) // the client's buffered bytes first, then the socket
+		io.Copy(backend, clientBuf) // the client's buffered bytes first, then the socket
 		done <- struct{}{}
 	}()
 	go func() {
-		io.Copy(conn, backend)
+		io.Copy(conn, backendBuf) // the same for what the upstream sent after its 101
 		done <- struct{}{}
 	}()
 	<-done
 }
 
-func writeSwitchResponse(w *bufio.Writer, res *http.Response) error {
-	if _, err := io.WriteString(w, "HTTP/1.1 101 Switching Protocols\r\n"); err != nil {
-		return err
+// writeSwitchResponse sends the 101 response with the upstream's fields
+// (its Upgrade and Connection included).
+func writeSwitchResponse(conn net.Conn, h *http1.Header) error {
+	w := bufio.NewWriterSize(conn, 1024)
+	w.WriteString("HTTP/1.1 101 Switching Protocols\r\n")
+	for _, f := range h.Fields {
+		w.WriteString(f.Name)
+		w.WriteString(": ")
+		w.WriteString(f.Value)
+		w.WriteString("\r\n")
 	}
-	if err := res.Header.Write(w); err != nil {
-		return err
-	}
-	if _, err := io.WriteString(w, "\r\n"); err != nil {
-		return err
-	}
+	w.WriteString("\r\n")
 	return w.Flush()
 }

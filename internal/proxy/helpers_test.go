@@ -78,14 +78,33 @@ func checkGoroutines() error {
 }
 
 // gateway is a Proxy served the way a node serves it: a plain listener
-// (HTTP/1.1 and h2c), a TLS listener (h2 and HTTP/1.1, certificates by
-// SNI) and a status listener.
+// (the HTTP/1.1 engine), a plain listener with the http2 flag (net/http:
+// HTTP/1.1 and h2c), a TLS listener (net/http: h2 and HTTP/1.1,
+// certificates by SNI) and a status listener.
 type gateway struct {
 	p                  *Proxy
 	url, tlsURL        string
 	addr, tlsAddr      string
+	h2cURL, h2cAddr    string
 	status             string
 	plainPort, tlsPort int
+	h2cPort            int
+}
+
+// listener is one of a gateway's proxy listeners.
+type listener struct {
+	name, url, addr string
+	port            int
+}
+
+// plainListeners are the gateway's plain listeners: the HTTP/1.1 engine
+// and net/http. Tests that loop over them check that both server paths
+// drive the proxy core alike.
+func (g *gateway) plainListeners() []listener {
+	return []listener{
+		{"engine", g.url, g.addr, g.plainPort},
+		{"net/http", g.h2cURL, g.h2cAddr, g.h2cPort},
+	}
 }
 
 // startGateway starts a Proxy with opts and its listeners, all stopped when
@@ -98,10 +117,11 @@ func startGateway(t *testing.T, opts Options) *gateway {
 	}
 	t.Cleanup(p.Close) // registered first: runs after the listeners close
 	g := &gateway{p: p}
+	g.url = serveHTTP1(t, p)
 	plain := new(http.Protocols)
 	plain.SetHTTP1(true)
 	plain.SetUnencryptedHTTP2(true)
-	g.url = serve(t, p, nil, plain, p.ConnState)
+	g.h2cURL = serve(t, p, nil, plain, p.ConnState)
 	secure := new(http.Protocols)
 	secure.SetHTTP1(true)
 	secure.SetHTTP2(true)
@@ -113,8 +133,10 @@ func startGateway(t *testing.T, opts Options) *gateway {
 	g.status = serve(t, p.StatusHandler(), nil, nil, nil)
 	g.addr = strings.TrimPrefix(g.url, "http://")
 	g.tlsAddr = strings.TrimPrefix(g.tlsURL, "https://")
+	g.h2cAddr = strings.TrimPrefix(g.h2cURL, "http://")
 	g.plainPort = portOf(t, g.addr)
 	g.tlsPort = portOf(t, g.tlsAddr)
+	g.h2cPort = portOf(t, g.h2cAddr)
 	return g
 }
 
@@ -150,6 +172,30 @@ func serve(t *testing.T, h http.Handler, tlsCfg *tls.Config, protocols *http.Pro
 		<-done
 	})
 	return scheme + "://" + ln.Addr().String()
+}
+
+// serveHTTP1 serves p's HTTP/1.1 engine on a new loopback listener, with
+// the limits a node gives proxy_listen, until the test ends, and returns
+// its URL.
+func serveHTTP1(t *testing.T, p *Proxy) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := p.NewHTTP1Server()
+	srv.MaxHeaderBytes = 32 << 10
+	srv.ReadHeaderTimeout = 10 * time.Second
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		srv.Serve(ln)
+	}()
+	t.Cleanup(func() {
+		srv.Close()
+		<-done
+	})
+	return "http://" + ln.Addr().String()
 }
 
 func portOf(t *testing.T, addr string) int {

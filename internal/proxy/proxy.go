@@ -11,7 +11,6 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -23,6 +22,7 @@ import (
 
 	"github.com/gantry-gw/gantry/internal/connstate"
 	"github.com/gantry-gw/gantry/internal/declarative"
+	"github.com/gantry-gw/gantry/internal/proxy/http1"
 	"github.com/gantry-gw/gantry/internal/version"
 )
 
@@ -84,7 +84,10 @@ type Proxy struct {
 	defaultTLS *tls.Certificate
 
 	requests    atomic.Uint64
-	connections connstate.Counter
+	connections connstate.Counter // of the net/http servers
+
+	h1mu      sync.Mutex
+	h1servers []*http1.Server
 }
 
 // New returns a Proxy with no configuration: it answers 404 to everything
@@ -102,6 +105,7 @@ func New(opts Options) (*Proxy, error) {
 		metrics:    newMetricsRegistry(),
 		defaultTLS: cert,
 	}
+	p.transports.plain = newHTTP1Client()
 	if p.log == nil {
 		p.log = slog.New(slog.DiscardHandler)
 	}
@@ -159,9 +163,24 @@ func (p *Proxy) GetCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate, er
 }
 
 // ConnState counts connections for the status endpoint; pass it to
-// http.Server.ConnState.
+// http.Server.ConnState. Servers made by NewHTTP1Server count their own.
 func (p *Proxy) ConnState(c net.Conn, state http.ConnState) {
 	p.connections.Track(c, state)
+}
+
+// connCounts adds up the connections of every proxy listener.
+func (p *Proxy) connCounts() connstate.Counts {
+	c := p.connections.Counts()
+	p.h1mu.Lock()
+	defer p.h1mu.Unlock()
+	for _, s := range p.h1servers {
+		n := s.ConnCounts()
+		c.Accepted += n.Accepted
+		c.Active += n.Open
+		c.Waiting += n.Idle
+		c.Writing += n.Open - n.Idle
+	}
+	return c
 }
 
 // Kong's bodies for the responses the proxy generates itself.
@@ -174,25 +193,51 @@ const (
 	msgTimeout     = "The upstream server is timing out"
 	msgUseHTTPS    = "Please use HTTPS protocol"
 	msgInternal    = "An unexpected error occurred"
+	msgMoved       = "Moved"
 )
+
+// generatedBodies are the JSON bodies of the responses the proxy
+// generates, with their Content-Length, made once.
+var generatedBodies = func() map[string]generatedBody {
+	m := map[string]generatedBody{}
+	for _, msg := range []string{msgNoRoute, msgNoService, msgBadRequest, msgBadGateway, msgUnavailable,
+		msgTimeout, msgUseHTTPS, msgInternal, msgMoved} {
+		m[msg] = newGeneratedBody(msg)
+	}
+	return m
+}()
+
+type generatedBody struct {
+	body   []byte
+	length string
+}
+
+func newGeneratedBody(msg string) generatedBody {
+	body := `{"message":` + strconv.Quote(msg) + "}\n"
+	return generatedBody{body: []byte(body), length: strconv.Itoa(len(body))}
+}
 
 // respond writes a response Gantry generated itself, as Kong does: a JSON
 // body with a message, Server when server_tokens is on, and
-// X-Kong-Response-Latency (the time since start, the request's arrival)
-// when latency_tokens is.
-func (p *Proxy) respond(w http.ResponseWriter, start time.Time, status int, msg string) {
-	h := w.Header()
+// X-Kong-Response-Latency (the time since the request arrived) when
+// latency_tokens is.
+func (x *exchange) respond(status int, msg string) {
+	p := x.p
+	h := x.down.header()
 	h.Set("Content-Type", "application/json; charset=utf-8")
 	if p.headers.Server {
 		h.Set("Server", p.server)
 	}
 	if p.headers.ResponseLatency {
-		h.Set("X-Kong-Response-Latency", strconv.FormatInt(time.Since(start).Milliseconds(), 10))
+		h.Set("X-Kong-Response-Latency", strconv.FormatInt(time.Since(x.start).Milliseconds(), 10))
 	}
-	body := `{"message":` + strconv.Quote(msg) + "}\n"
-	h.Set("Content-Length", strconv.Itoa(len(body)))
-	w.WriteHeader(status)
-	io.WriteString(w, body)
+	body, ok := generatedBodies[msg]
+	if !ok {
+		body = newGeneratedBody(msg)
+	}
+	h.Set("Content-Length", body.length)
+	x.down.writeHeader(status)
+	x.down.write(body.body)
 }
 
 // errStatus maps an upstream failure to Kong's status and message.

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"strconv"
 	"strings"
 
@@ -58,8 +59,10 @@ type serviceInfo struct {
 	writeTimeout   int64
 	readTimeout    int64
 	upstream       *balancer.Balancer // nil: host is a plain name or address
-	transport      *upstreamTransport
-	tlsKey         string // identifies the TLS settings, to share transports
+	addr           string             // host:port to dial without a balancer
+	hostHeader     string             // the Host sent upstream without a balancer or preserve_host
+	h2             *http.Transport    // gRPC services only: HTTP/2 to the upstream
+	tlsKey         string             // identifies the TLS settings, to share clients
 	tlsConfig      *tls.Config
 }
 
@@ -264,7 +267,9 @@ func (p *Proxy) compileService(s entity.Entity, rt *Runtime, caCerts map[string]
 		}
 		si.tlsConfig, si.tlsKey = cfg, key
 	}
-	si.transport = p.transports.get(si)
+	si.addr = hostPort(si.host, si.port)
+	si.hostHeader = upstreamHost(si, attempt{})
+	si.h2 = p.transports.http2Base(si)
 	return si, nil
 }
 

@@ -39,7 +39,7 @@ func (p *Proxy) configHash() string {
 func (p *Proxy) handleStatus(w http.ResponseWriter, r *http.Request) {
 	var m runtime.MemStats
 	runtime.ReadMemStats(&m)
-	c := p.connections.Counts()
+	c := p.connCounts()
 	writeStatusJSON(w, http.StatusOK, map[string]any{
 		"configuration_hash": p.configHash(),
 		"server": map[string]any{
@@ -70,7 +70,7 @@ func (p *Proxy) handleReady(w http.ResponseWriter, r *http.Request) {
 func (p *Proxy) handleMetrics(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
 	p.metrics.write(w)
-	c := p.connections.Counts()
+	c := p.connCounts()
 	fmt.Fprintln(w, "# HELP kong_nginx_connections_total Connections of the proxy listeners by state.")
 	fmt.Fprintln(w, "# TYPE kong_nginx_connections_total gauge")
 	for _, s := range []struct {

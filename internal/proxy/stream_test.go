@@ -29,56 +29,59 @@ func TestStreamedResponsesReachTheClientAsTheyCome(t *testing.T) {
 		{"server-sent events", "text/event-stream", true, false},
 	}
 	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			release := make(chan struct{})
-			up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				w.Header().Set("Content-Type", tc.contentType)
-				if tc.contentLength {
-					w.Header().Set("Content-Length", strconv.Itoa(len(first+second)))
-				}
-				io.WriteString(w, first)
-				http.NewResponseController(w).Flush()
-				select {
-				case <-release:
-				case <-r.Context().Done():
-					return
-				}
-				io.WriteString(w, second)
-			}))
-			t.Cleanup(up.Close)
-			g := startGateway(t, Options{})
-			g.apply(t, fmt.Sprintf(`services:
+		for which, server := range []string{"engine", "net/http"} {
+			t.Run(tc.name+"/"+server, func(t *testing.T) {
+				release := make(chan struct{})
+				up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					w.Header().Set("Content-Type", tc.contentType)
+					if tc.contentLength {
+						w.Header().Set("Content-Length", strconv.Itoa(len(first+second)))
+					}
+					io.WriteString(w, first)
+					http.NewResponseController(w).Flush()
+					select {
+					case <-release:
+					case <-r.Context().Done():
+						return
+					}
+					io.WriteString(w, second)
+				}))
+				t.Cleanup(up.Close)
+				g := startGateway(t, Options{})
+				g.apply(t, fmt.Sprintf(`services:
   - url: %s
     routes:
       - paths: [/]
         response_buffering: %v
 `, up.URL, tc.bufferedRoute))
-			// A proxy that holds the first event back fails the read below
-			// when this deadline passes.
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			req, err := http.NewRequestWithContext(ctx, "GET", g.url+"/events", nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			res, err := newClient(t).Do(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer res.Body.Close()
-			br := bufio.NewReader(res.Body)
-			got := make([]byte, len(first))
-			// The upstream is still waiting: only a proxy that passes the
-			// first event on at once lets this read finish.
-			if _, err := io.ReadFull(br, got); err != nil || string(got) != first {
-				t.Fatalf("first event %q: %v", got, err)
-			}
-			close(release)
-			rest, err := io.ReadAll(br)
-			if err != nil || string(rest) != second {
-				t.Fatalf("rest %q: %v", rest, err)
-			}
-		})
+				l := g.plainListeners()[which]
+				// A proxy that holds the first event back fails the read below
+				// when this deadline passes.
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				defer cancel()
+				req, err := http.NewRequestWithContext(ctx, "GET", l.url+"/events", nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				res, err := newClient(t).Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer res.Body.Close()
+				br := bufio.NewReader(res.Body)
+				got := make([]byte, len(first))
+				// The upstream is still waiting: only a proxy that passes the
+				// first event on at once lets this read finish.
+				if _, err := io.ReadFull(br, got); err != nil || string(got) != first {
+					t.Fatalf("first event %q: %v", got, err)
+				}
+				close(release)
+				rest, err := io.ReadAll(br)
+				if err != nil || string(rest) != second {
+					t.Fatalf("rest %q: %v", rest, err)
+				}
+			})
+		}
 	}
 }
 

@@ -17,7 +17,9 @@ const (
 	phaseAnswered        // the response arrived; its body reads time themselves
 )
 
-// attemptTimer enforces a service's timeouts on one attempt: it cancels
+// attemptTimer enforces a service's timeouts on one attempt through
+// net/http's Transport (gRPC over HTTP/2; HTTP/1.1 attempts time out by
+// connection deadlines in the http1 client instead): it cancels
 // the attempt's context with errUpstreamTimeout when the phase the attempt
 // is in lasts longer than its timeout. Phases only move forward, so a
 // dial the transport finishes for another request after this attempt got

@@ -87,24 +87,23 @@ func TestCertificateBySNI(t *testing.T) {
 }
 
 func TestNamedTransportsAreBounded(t *testing.T) {
-	var ts transports
-	base := &upstreamTransport{rt: newHTTPTransport()}
-	base.rt.TLSClientConfig = &tls.Config{}
-	first := ts.withServerName(base, "k", "name-0")
-	if again := ts.withServerName(base, "k", "name-0"); again != first {
-		t.Fatal("a server name got a second transport")
+	ts := transports{plain: newHTTP1Client()}
+	svc := &serviceInfo{protocol: "https", tlsKey: "k", tlsConfig: &tls.Config{}}
+	first := ts.http1For(svc, "name-0")
+	if again := ts.http1For(svc, "name-0"); again != first {
+		t.Fatal("a server name got a second client")
 	}
 	for i := range maxNamedTransports + 100 {
-		ut := ts.withServerName(base, "k", fmt.Sprintf("name-%d", i))
-		if got := ut.rt.TLSClientConfig.ServerName; got != fmt.Sprintf("name-%d", i) {
-			t.Fatalf("transport for name-%d has server name %q", i, got)
+		c := ts.http1For(svc, fmt.Sprintf("name-%d", i))
+		if got := c.TLSConfig.ServerName; got != fmt.Sprintf("name-%d", i) {
+			t.Fatalf("client for name-%d has server name %q", i, got)
 		}
 	}
 	if n := len(ts.named); n != maxNamedTransports || ts.lru.Len() != n {
-		t.Fatalf("%d named transports kept (list %d), want %d", n, ts.lru.Len(), maxNamedTransports)
+		t.Fatalf("%d named clients kept (list %d), want %d", n, ts.lru.Len(), maxNamedTransports)
 	}
-	if again := ts.withServerName(base, "k", "name-0"); again == first {
-		t.Fatal("the least recently used transport was not dropped")
+	if again := ts.http1For(svc, "name-0"); again == first {
+		t.Fatal("the least recently used client was not dropped")
 	}
 	ts.closeIdle()
 }

@@ -2,11 +2,11 @@ package proxy
 
 import (
 	"container/list"
-	"context"
-	"net"
 	"net/http"
 	"sync"
 	"time"
+
+	"github.com/gantry-gw/gantry/internal/proxy/http1"
 )
 
 // Upstream connection pooling, after Kong's upstream_keepalive defaults:
@@ -18,44 +18,40 @@ const (
 	upstreamMaxResponseHead = 1 << 20
 )
 
-// connectTimeoutKey carries a service's connect_timeout to the dialer, so
-// that one pool serves services with different timeouts.
-type connectTimeoutKey struct{}
-
-// upstreamTransport sends requests to upstreams of one kind: plain HTTP/1.1,
-// h2c for gRPC, or TLS with one set of client settings and server name.
-type upstreamTransport struct {
-	rt *http.Transport
-}
-
-// maxNamedTransports bounds the TLS transports kept per server name. With
+// maxNamedTransports bounds the TLS clients kept per server name. With
 // preserve_host the server name is the client's Host, which clients
 // choose: past the bound, the least recently used one is dropped (its
 // requests in flight finish; its idle connections close).
 const maxNamedTransports = 1024
 
-// transports shares upstream transports, and so their connection pools,
+// transports shares the upstream clients, and so their connection pools,
 // between services and across configuration swaps: a swap does not drop
-// warm connections.
+// warm connections. HTTP/1.1 upstreams (http, https, ws, wss) go through
+// the http1 client, one for plain connections and one per TLS settings and
+// server name; gRPC (h2c, and HTTP/2 over TLS) through net/http's
+// Transport.
 type transports struct {
+	plain *http1.Client // set by New, never changes
+
 	mu    sync.Mutex
-	m     map[string]*upstreamTransport
-	named map[string]*list.Element // of *namedTransport, by settings and server name
+	h2    map[string]*http.Transport
+	named map[string]*list.Element // of *namedUpstream, by settings and server name
 	lru   list.List                // most recently used first
 }
 
-// namedTransport is a TLS transport for one server name.
-type namedTransport struct {
+// namedUpstream is a TLS client for one server name.
+type namedUpstream struct {
 	key string
-	ut  *upstreamTransport
+	h1  *http1.Client
+	h2  *http.Transport
 }
 
-func dialContext(ctx context.Context, network, addr string) (net.Conn, error) {
-	d := net.Dialer{Timeout: 60 * time.Second, KeepAlive: 30 * time.Second}
-	if ms, ok := ctx.Value(connectTimeoutKey{}).(int64); ok && ms > 0 {
-		d.Timeout = time.Duration(ms) * time.Millisecond
+func newHTTP1Client() *http1.Client {
+	return &http1.Client{
+		MaxIdlePerAddr:  upstreamIdlePerHost,
+		IdleTimeout:     upstreamIdleTimeout,
+		MaxResponseHead: upstreamMaxResponseHead,
 	}
-	return d.DialContext(ctx, network, addr)
 }
 
 func newHTTPTransport() *http.Transport {
@@ -66,89 +62,118 @@ func newHTTPTransport() *http.Transport {
 		IdleConnTimeout:        upstreamIdleTimeout,
 		DisableCompression:     true,
 		MaxResponseHeaderBytes: upstreamMaxResponseHead,
-		ExpectContinueTimeout:  time.Second,
 		WriteBufferSize:        16 << 10,
 		ReadBufferSize:         16 << 10,
 	}
 }
 
-// get returns the transport for a service (its TLS settings decide) and
-// server name.
-func (t *transports) get(si *serviceInfo) *upstreamTransport {
-	key := si.scheme()
-	if si.protocol == "grpc" {
+// http2Base returns the HTTP/2 transport of a gRPC service (nil for the
+// others), shared by every service with the same TLS settings.
+func (t *transports) http2Base(si *serviceInfo) *http.Transport {
+	var key string
+	switch si.protocol {
+	case "grpc":
 		key = "h2c"
-	}
-	if si.tlsConfig != nil {
+	case "grpcs":
 		key = "tls:" + si.tlsKey
+	default:
+		return nil
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if t.m == nil {
-		t.m = map[string]*upstreamTransport{}
+	if t.h2 == nil {
+		t.h2 = map[string]*http.Transport{}
 	}
-	if ut := t.m[key]; ut != nil {
-		return ut
+	if rt := t.h2[key]; rt != nil {
+		return rt
 	}
 	rt := newHTTPTransport()
 	protocols := new(http.Protocols)
-	switch {
-	case si.protocol == "grpc":
+	if si.protocol == "grpc" {
 		protocols.SetUnencryptedHTTP2(true)
-	case si.protocol == "grpcs":
+	} else {
 		protocols.SetHTTP2(true)
 		rt.TLSClientConfig = si.tlsConfig.Clone()
-	case si.tlsConfig != nil:
-		protocols.SetHTTP1(true)
-		rt.TLSClientConfig = si.tlsConfig.Clone()
-	default:
-		protocols.SetHTTP1(true)
 	}
 	rt.Protocols = protocols
-	ut := &upstreamTransport{rt: rt}
-	t.m[key] = ut
-	return ut
+	t.h2[key] = rt
+	return rt
 }
 
-// withServerName returns the transport to use when the upstream's TLS
-// server name must be name: TLS transports are kept per server name so
-// that pooled connections are never reused for another name.
-func (t *transports) withServerName(ut *upstreamTransport, key, name string) *upstreamTransport {
-	if ut.rt.TLSClientConfig == nil || ut.rt.TLSClientConfig.ServerName == name {
-		return ut
+// http1For returns the HTTP/1.1 client of an attempt. The server name
+// (SNI, and the name the certificate is verified against) is the Host
+// header sent upstream without its port, as Kong's proxy_ssl_name
+// $upstream_host: the target's or service's name, or the client's Host
+// with preserve_host. TLS clients are kept per server name so that pooled
+// connections are never reused for another name.
+func (t *transports) http1For(si *serviceInfo, name string) *http1.Client {
+	if si.tlsConfig == nil {
+		return t.plain
 	}
-	full := "tls:" + key + "\x00" + name
+	return t.namedClient("h1:"+si.tlsKey+"\x00"+name, func() *namedUpstream {
+		c := newHTTP1Client()
+		c.TLSConfig = si.tlsConfig.Clone()
+		c.TLSConfig.ServerName = name
+		return &namedUpstream{h1: c}
+	}).h1
+}
+
+// http2For returns the HTTP/2 transport of an attempt: for TLS, the
+// service's transport for the server name (see http1For).
+func (t *transports) http2For(si *serviceInfo, name string) *http.Transport {
+	if si.tlsConfig == nil || si.h2.TLSClientConfig.ServerName == name {
+		return si.h2
+	}
+	return t.namedClient("h2:"+si.tlsKey+"\x00"+name, func() *namedUpstream {
+		rt := si.h2.Clone()
+		rt.TLSClientConfig.ServerName = name
+		return &namedUpstream{h2: rt}
+	}).h2
+}
+
+// namedClient returns the client kept under key, made by create when there
+// is none, and drops the least recently used one past the bound.
+func (t *transports) namedClient(key string, create func() *namedUpstream) *namedUpstream {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if e := t.named[full]; e != nil {
+	if e := t.named[key]; e != nil {
 		t.lru.MoveToFront(e)
-		return e.Value.(*namedTransport).ut
+		return e.Value.(*namedUpstream)
 	}
-	rt := ut.rt.Clone()
-	cfg := ut.rt.TLSClientConfig.Clone()
-	cfg.ServerName = name
-	rt.TLSClientConfig = cfg
-	named := &upstreamTransport{rt: rt}
+	n := create()
+	n.key = key
 	if t.named == nil {
 		t.named = map[string]*list.Element{}
 	}
-	t.named[full] = t.lru.PushFront(&namedTransport{key: full, ut: named})
+	t.named[key] = t.lru.PushFront(n)
 	if t.lru.Len() > maxNamedTransports {
-		old := t.lru.Remove(t.lru.Back()).(*namedTransport)
+		old := t.lru.Remove(t.lru.Back()).(*namedUpstream)
 		delete(t.named, old.key)
-		old.ut.rt.CloseIdleConnections()
+		old.closeIdle()
 	}
-	return named
+	return n
+}
+
+func (n *namedUpstream) closeIdle() {
+	if n.h1 != nil {
+		n.h1.CloseIdle(true)
+	}
+	if n.h2 != nil {
+		n.h2.CloseIdleConnections()
+	}
 }
 
 // closeIdle closes every pooled upstream connection (at shutdown).
 func (t *transports) closeIdle() {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	for _, ut := range t.m {
-		ut.rt.CloseIdleConnections()
+	if t.plain != nil {
+		t.plain.CloseIdle(true)
+	}
+	for _, rt := range t.h2 {
+		rt.CloseIdleConnections()
 	}
 	for e := t.lru.Front(); e != nil; e = e.Next() {
-		e.Value.(*namedTransport).ut.rt.CloseIdleConnections()
+		e.Value.(*namedUpstream).closeIdle()
 	}
 }

@@ -55,6 +55,7 @@ func TestWebSocketUpgrade(t *testing.T) {
 		dial func() (net.Conn, error)
 	}{
 		{"plain", func() (net.Conn, error) { return net.Dial("tcp", g.addr) }},
+		{"plain net/http", func() (net.Conn, error) { return net.Dial("tcp", g.h2cAddr) }},
 		{"TLS", func() (net.Conn, error) {
 			return tls.Dial("tcp", g.tlsAddr, &tls.Config{InsecureSkipVerify: true, NextProtos: []string{"http/1.1"}})
 		}},

@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"fmt"
 	"math"
-	"net/http"
 	"net/textproto"
 	"regexp"
 	"regexp/syntax"
@@ -150,8 +149,11 @@ func matchSNI(snis []hostPattern, sni string) bool {
 	return false
 }
 
-func (h *headerMatcher) match(hdr http.Header) bool {
-	for _, v := range hdr[h.name] {
+func (h *headerMatcher) match(hdr Headers) bool {
+	if hdr == nil {
+		return false
+	}
+	for _, v := range hdr.Values(h.name) {
 		for _, want := range h.values {
 			if asciiEqualFold(v, want) {
 				return true

@@ -301,14 +301,15 @@ func genRequest(s *byteStream) *Request {
 		Host:      pickOne(s, genReqHosts),
 		Port:      pickOne(s, genReqPorts),
 		Path:      pickOne(s, genReqPaths),
-		Header:    http.Header{},
 	}
 	if req.TLS {
 		req.SNI = pickOne(s, genReqSNIs)
 	}
+	h := http.Header{}
 	for _, kv := range pickSome(s, genReqHeaders, 3) {
-		req.Header.Add(kv[0], kv[1])
+		h.Add(kv[0], kv[1])
 	}
+	req.Header = h
 	return req
 }
 

@@ -42,7 +42,6 @@ import (
 	"encoding/binary"
 	"math"
 	"math/bits"
-	"net/http"
 	"regexp"
 	"strconv"
 	"strings"
@@ -108,9 +107,17 @@ type Request struct {
 	Port      int    // the port the request arrived on
 	Path      string // the request path as received (percent-encoded, no query)
 	SNI       string // TLS server name, "" without TLS
-	// Header holds the request headers, read only. Keys must be in the
-	// canonical form net/http gives them.
-	Header http.Header
+	// Header gives the request's header values; http.Header is one.
+	// Nil means no headers.
+	Header Headers
+}
+
+// Headers gives the router read access to a request's header fields. The
+// router asks for names in the canonical form net/http gives them, and
+// reads the slice returned before it asks again, so an implementation may
+// reuse it.
+type Headers interface {
+	Values(name string) []string
 }
 
 // Match is the outcome of Router.Match. The caller owns it and may reuse

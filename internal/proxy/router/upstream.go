@@ -62,7 +62,7 @@ func sanitizePostfix(s string) string {
 func joinV0(base, rest, path string, strip bool) string {
 	if strings.HasSuffix(base, "/") {
 		if !strip {
-			return base + path[1:]
+			return join(base, path[1:], path)
 		}
 		switch {
 		case rest == "" && base == "/":
@@ -72,15 +72,15 @@ func joinV0(base, rest, path string, strip bool) string {
 		case rest == "":
 			return base[:len(base)-1]
 		case rest[0] == '/':
-			return base[:len(base)-1] + rest
+			return join(base[:len(base)-1], rest, path)
 		}
-		return base + rest
+		return join(base, rest, path)
 	}
 	if !strip {
 		if path == "/" {
 			return base
 		}
-		return base + path
+		return join(base, path, path)
 	}
 	switch {
 	case rest == "" && len(path) > 1 && strings.HasSuffix(path, "/"):
@@ -88,7 +88,7 @@ func joinV0(base, rest, path string, strip bool) string {
 	case rest == "":
 		return base
 	case rest[0] == '/':
-		return base + rest
+		return join(base, rest, path)
 	}
 	return base + "/" + rest
 }
@@ -96,10 +96,21 @@ func joinV0(base, rest, path string, strip bool) string {
 // joinV1 is Kong's v1 algorithm: the service path is a plain prefix.
 func joinV1(base, rest, path string, strip bool) string {
 	if !strip {
-		return base + path[1:]
+		return join(base, path[1:], path)
 	}
 	if strings.HasSuffix(base, "/") && strings.HasPrefix(rest, "/") {
-		return base[:len(base)-1] + rest
+		return join(base[:len(base)-1], rest, path)
 	}
-	return base + rest
+	return join(base, rest, path)
+}
+
+// join returns a+b. b is a suffix of path; when the bytes of path before
+// it are a, the result is that suffix of path and costs no allocation:
+// the common case of a service path that leaves the request path as it
+// is.
+func join(a, b, path string) string {
+	if n := len(a) + len(b); n <= len(path) && path[len(path)-n:len(path)-len(b)] == a && strings.HasSuffix(path, b) {
+		return path[len(path)-n:]
+	}
+	return a + b
 }
