@@ -42,7 +42,6 @@ func (x *exchange) serve() {
 		x.respond(http.StatusNotFound, msgNoRoute)
 		return
 	}
-	x.hv.x = x
 	x.grpc, x.websocket = x.isGRPC(), x.isWebSocket()
 	x.rreq = router.Request{
 		TLS:       x.in.tls,
