@@ -129,6 +129,14 @@ type Config struct {
 	// ClusterDataPlanePurgeDelay is cluster_data_plane_purge_delay (seconds
 	// in kong.conf): how long a silent data plane stays listed.
 	ClusterDataPlanePurgeDelay time.Duration
+	// ClusterPingInterval is cluster_ping_interval (Gantry's; seconds): how
+	// often a data plane pings its control plane. Either side drops the
+	// link after 1.5 intervals without a frame. Kong's fixed value is 30.
+	ClusterPingInterval time.Duration
+	// ClusterReconnectDelay is cluster_reconnect_delay (Gantry's; seconds):
+	// a data plane redials after a random delay between this and twice
+	// this. Kong's fixed range is 5–10 s.
+	ClusterReconnectDelay time.Duration
 
 	// DeclarativeConfig is declarative_config: a declarative file a node
 	// loads when it has no database and no cached configuration.

@@ -61,6 +61,8 @@ var settings = []setting{
 		between(4194304, math.MaxInt32, "bytes")),
 	seconds("cluster_data_plane_purge_delay", "1209600", func(c *Config) *time.Duration { return &c.ClusterDataPlanePurgeDelay },
 		atLeastSeconds(60)),
+	seconds("cluster_ping_interval", "30", func(c *Config) *time.Duration { return &c.ClusterPingInterval }, positiveSeconds),
+	seconds("cluster_reconnect_delay", "5", func(c *Config) *time.Duration { return &c.ClusterReconnectDelay }, positiveSeconds),
 
 	text("declarative_config", "", func(c *Config) *string { return &c.DeclarativeConfig }, nil),
 

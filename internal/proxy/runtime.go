@@ -77,11 +77,44 @@ func (s *serviceInfo) scheme() string {
 
 // CompileError lists why a configuration cannot run on this node.
 type CompileError struct {
-	Problems []string
+	Problems []Problem
 }
 
 func (e *CompileError) Error() string {
-	return "configuration cannot run on this node: " + strings.Join(e.Problems, "; ")
+	lines := make([]string, len(e.Problems))
+	for i, pr := range e.Problems {
+		lines[i] = pr.String()
+	}
+	return "configuration cannot run on this node: " + strings.Join(lines, "; ")
+}
+
+// Problem is one reason a configuration cannot run: the entity it is about
+// (empty for the configuration as a whole), the field when one is to blame,
+// and the message.
+type Problem struct {
+	Type, ID, Name, Field, Message string
+}
+
+// String renders the problem as "plugins ID (name): field: message".
+func (pr Problem) String() string {
+	var b strings.Builder
+	if pr.Type != "" {
+		b.WriteString(pr.Type + " " + pr.ID)
+		if pr.Name != "" {
+			b.WriteString(" (" + pr.Name + ")")
+		}
+		b.WriteString(": ")
+	}
+	if pr.Field != "" {
+		b.WriteString(pr.Field + ": ")
+	}
+	b.WriteString(pr.Message)
+	return b.String()
+}
+
+// entityProblem is a Problem about entity e of type typ.
+func entityProblem(typ string, e entity.Entity, field, msg string) Problem {
+	return Problem{Type: typ, ID: e.ID(), Name: e.String("name"), Field: field, Message: msg}
 }
 
 // compile builds a Runtime from a validated declarative config. prev, when
@@ -89,11 +122,11 @@ func (e *CompileError) Error() string {
 // carry their state over. The caller starts the new runtime's balancers
 // only once it is swapped in.
 func (p *Proxy) compile(cfg *declarative.Config, prev *Runtime) (*Runtime, error) {
-	var problems []string
+	var problems []Problem
 	for _, pl := range cfg.Entities[entity.Plugins.Name] {
 		if enabled, _ := pl["enabled"].(bool); enabled {
-			problems = append(problems, fmt.Sprintf("plugins %s (%s): the %s plugin is not available on this node yet",
-				pl.ID(), pl.String("name"), pl.String("name")))
+			problems = append(problems, entityProblem(entity.Plugins.Name, pl, "name",
+				fmt.Sprintf("the %s plugin is not available on this node yet", pl.String("name"))))
 		}
 	}
 
@@ -112,7 +145,7 @@ func (p *Proxy) compile(cfg *declarative.Config, prev *Runtime) (*Runtime, error
 	for _, u := range cfg.Entities[entity.Upstreams.Name] {
 		bu, err := balancer.UpstreamFromEntities(u, targetsByUpstream[u.ID()])
 		if err != nil {
-			problems = append(problems, fmt.Sprintf("upstreams %s (%s): %v", u.ID(), u.String("name"), err))
+			problems = append(problems, entityProblem(entity.Upstreams.Name, u, "", err.Error()))
 			continue
 		}
 		ups = append(ups, bu)
@@ -136,7 +169,7 @@ func (p *Proxy) compile(cfg *declarative.Config, prev *Runtime) (*Runtime, error
 		}
 		si, err := p.compileService(s, rt, caCerts)
 		if err != nil {
-			problems = append(problems, fmt.Sprintf("services %s (%s): %v", s.ID(), s.String("name"), err))
+			problems = append(problems, entityProblem(entity.Services.Name, s, "", err.Error()))
 			continue
 		}
 		services[s.ID()] = si
@@ -171,7 +204,7 @@ func (p *Proxy) compile(cfg *declarative.Config, prev *Runtime) (*Runtime, error
 	rtr, err := router.New(routes)
 	if err != nil {
 		rt.balancers.Stop()
-		return nil, &CompileError{Problems: []string{err.Error()}}
+		return nil, &CompileError{Problems: []Problem{{Message: err.Error()}}}
 	}
 	rt.router = rtr
 	return rt, nil

@@ -119,7 +119,7 @@ func TestRefusedConfigurationKeepsTheOldOne(t *testing.T) {
 		t.Fatalf("Apply = %v, want a CompileError with one problem", err)
 	}
 	pluginID := cfg.Entities["plugins"][0].ID()
-	if p := ce.Problems[0]; !strings.Contains(p, "plugins "+pluginID+" (key-auth)") || !strings.Contains(p, "not available") {
+	if p := ce.Problems[0].String(); !strings.Contains(p, "plugins "+pluginID+" (key-auth)") || !strings.Contains(p, "not available") {
 		t.Fatalf("the problem does not name the plugin entity: %q", p)
 	}
 	if g.p.Current().Hash != hash {

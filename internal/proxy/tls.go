@@ -7,7 +7,6 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
-	"fmt"
 	"math/big"
 	"strings"
 	"time"
@@ -45,26 +44,26 @@ type certStore struct {
 // newCertStore loads every certificate of cfg and indexes them by SNI.
 // Problems name the entity; a certificate that does not load is a reason to
 // refuse the configuration, not one to serve the wrong certificate.
-func newCertStore(cfg *declarative.Config) (*certStore, []string) {
+func newCertStore(cfg *declarative.Config) (*certStore, []Problem) {
 	cs := &certStore{
 		byID:     map[string]*tls.Certificate{},
 		exact:    map[string]*certPair{},
 		leftmost: map[string]*certPair{},
 		right:    map[string]*certPair{},
 	}
-	var problems []string
+	var problems []Problem
 	pairs := map[string]*certPair{}
 	for _, c := range cfg.Entities[entity.Certificates.Name] {
 		main, err := tls.X509KeyPair([]byte(c.String("cert")), []byte(c.String("key")))
 		if err != nil {
-			problems = append(problems, fmt.Sprintf("certificates %s: %v", c.ID(), err))
+			problems = append(problems, entityProblem(entity.Certificates.Name, c, "cert", err.Error()))
 			continue
 		}
 		pair := &certPair{main: &main}
 		if c.String("cert_alt") != "" {
 			alt, err := tls.X509KeyPair([]byte(c.String("cert_alt")), []byte(c.String("key_alt")))
 			if err != nil {
-				problems = append(problems, fmt.Sprintf("certificates %s: cert_alt: %v", c.ID(), err))
+				problems = append(problems, entityProblem(entity.Certificates.Name, c, "cert_alt", err.Error()))
 				continue
 			}
 			pair.alt = &alt

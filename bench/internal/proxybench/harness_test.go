@@ -64,17 +64,18 @@ func TestRoundOrderAlternates(t *testing.T) {
 // reader accepts, with the measured route among them.
 func TestDeclarativeConfigs(t *testing.T) {
 	tests := []struct {
-		routes   int
-		marker   string
-		entities int
+		first, routes int
+		marker        string
+		entities      int
 	}{
-		{1, "", 2},
-		{1, markerPath(3), 4},
-		{10000, "", 20000},
-		{10000, markerPath(1), 20002},
+		{-1, 1, "", 2},
+		{-1, 1, markerPath(3), 4},
+		{5000, 1, "", 2},
+		{0, 10000, "", 20000},
+		{0, 10000, markerPath(1), 20002},
 	}
 	for _, tc := range tests {
-		data := declarativeConfig(tc.routes, 8080, tc.marker)
+		data := declarativeConfig(tc.first, tc.routes, 8080, tc.marker)
 		c, err := declarative.Parse(data)
 		if err != nil {
 			t.Fatalf("%d routes, marker %q: %v", tc.routes, tc.marker, err)
@@ -90,9 +91,13 @@ func TestDeclarativeConfigs(t *testing.T) {
 	if req.host != "svc-05000.example.com" || !strings.HasPrefix(req.path, "/api/svc-05000/") {
 		t.Errorf("measured request %+v", req)
 	}
-	data := declarativeConfig(10000, 8080, "")
-	if !bytes.Contains(data, []byte("hosts: [svc-05000.example.com]\n        paths: [/api/svc-05000]\n")) {
-		t.Error("the measured route is not in the 10,000-route config")
+	// Both nodes of a -routes 10000 run hold the measured route: the
+	// 10,000-route one and the one-route one.
+	for _, c := range []struct{ first, n int }{{0, 10000}, {measuredRoute(10000), 1}} {
+		data := declarativeConfig(c.first, c.n, 8080, "")
+		if !bytes.Contains(data, []byte("hosts: [svc-05000.example.com]\n        paths: [/api/svc-05000]\n")) {
+			t.Errorf("the measured route is not in the config of %d route(s) from %d", c.n, c.first)
+		}
 	}
 	if r := measuredRequest(1); r.path != "/" || r.host != "" {
 		t.Errorf("one-route request %+v", r)

@@ -281,7 +281,14 @@ func (b *bench) startTargets(ctx context.Context) error {
 				tg.unavailable = buildErr.Error()
 				continue
 			}
-			node, err := startGantry(ctx, b.o, b.t, bin, filepath.Join(b.dir, name), n, b.req, b.upstreamPort)
+			first := -1 // the brief's one route, paths [/]
+			switch {
+			case n > 1:
+				first = 0
+			case b.o.Routes > 1:
+				first = measuredRoute(b.o.Routes) // the same route the N-route node matches
+			}
+			node, err := startGantry(ctx, b.o, b.t, bin, filepath.Join(b.dir, name), first, n, b.req, b.upstreamPort)
 			if err != nil {
 				tg.unavailable = err.Error()
 				continue

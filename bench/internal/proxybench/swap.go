@@ -121,7 +121,7 @@ func (b *bench) runSwap(ctx context.Context) error {
 // returns the time until the marker answered, in ms.
 func (b *bench) applySwap(ctx context.Context, tg *target, i int, timeout time.Duration) (float64, error) {
 	n := tg.gantry
-	content := declarativeConfig(n.routes, n.upstreamPort, markerPath(i))
+	content := declarativeConfig(n.first, n.routes, n.upstreamPort, markerPath(i))
 	start := time.Now()
 	if err := reloadGantryConfig(ctx, b.o, n, content); err != nil {
 		return 0, err
