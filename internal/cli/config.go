@@ -24,7 +24,7 @@ func newConfigCmd() *cobra.Command {
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
 	}
-	cmd.AddCommand(newConfigValidateCmd(), newConfigHashCmd(), newConfigExportCmd(), newConfigImportCmd())
+	cmd.AddCommand(newConfigValidateCmd(), newConfigHashCmd(), newConfigExportCmd(), newConfigImportCmd(), newConfigExportCacheCmd(), newConfigImportCacheCmd())
 	return cmd
 }
 

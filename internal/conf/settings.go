@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/gantry-gw/gantry/internal/connectproxy"
 )
 
 // setting describes one kong.conf key: its default, how its text becomes a
@@ -385,21 +387,10 @@ func proxyURL(s string) error {
 	if s == "" {
 		return nil
 	}
-	const form = "expected http://[user:password@]host[:port] or https://[user:password@]host[:port]"
-	if strings.Contains(s, "#") {
-		return errors.New("a proxy URL may not have a query or fragment (write # in a password as %23); " + form)
-	}
-	u, err := url.Parse(s)
-	if err != nil || u.Host == "" {
-		return errors.New(form)
-	}
-	if u.Scheme != "http" && u.Scheme != "https" {
-		return errors.New("only http and https proxies are supported; " + form)
-	}
-	if u.RawQuery != "" || u.ForceQuery {
-		return errors.New("a proxy URL may not have a query or fragment (write # in a password as %23); " + form)
-	}
-	return nil
+	// The data plane's dialer owns the rules, so conf refuses exactly what
+	// it would.
+	_, err := connectproxy.ParseProxyURL(s)
+	return err
 }
 
 // storageURL checks cluster_fallback_config_storage. Empty means not set.
