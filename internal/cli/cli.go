@@ -62,6 +62,8 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 		newStartCmd(),
 		newQuickstartCmd(),
 		newConfigCmd(),
+		newCertsCmd(),
+		newHybridCmd(),
 		&cobra.Command{
 			Use:   "version",
 			Short: "Print Gantry's version and the Kong version it is compatible with",
