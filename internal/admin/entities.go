@@ -67,6 +67,9 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("POST /config", s.handlePostConfig)
 	s.mux.HandleFunc("GET /plugins/enabled", s.handleEnabledPlugins)
 	s.mux.HandleFunc("GET /routes/{id}/service", s.handleRouteService)
+	s.mux.HandleFunc("GET /clustering/data-planes", s.handleDataPlanes)
+	s.mux.HandleFunc("GET /clustering/status", s.handleClusteringStatus)
+	s.mux.HandleFunc("GET /clustering/expected-config-hash", s.handleExpectedConfigHash)
 	for _, c := range topLevel {
 		s.handleCollection("/"+c.path, c.schema, nil)
 	}

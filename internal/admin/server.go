@@ -43,14 +43,19 @@ type Options struct {
 	Store  *store.Store
 	Info   NodeInfo
 	Logger *slog.Logger
+	// Cluster is the control plane's view of its data planes, served
+	// under /clustering; nil (an untyped nil, not a nil *cp.Server) on a
+	// node that is not a control plane.
+	Cluster ClusterView
 }
 
 // Server is the Admin API.
 type Server struct {
-	store *store.Store
-	info  NodeInfo
-	log   *slog.Logger
-	mux   *http.ServeMux
+	store   *store.Store
+	info    NodeInfo
+	log     *slog.Logger
+	cluster ClusterView
+	mux     *http.ServeMux
 
 	requests    atomic.Int64
 	connections connstate.Counter
@@ -58,7 +63,7 @@ type Server struct {
 
 // New returns an Admin API server over opts.Store.
 func New(opts Options) *Server {
-	s := &Server{store: opts.Store, info: opts.Info, log: opts.Logger, mux: http.NewServeMux()}
+	s := &Server{store: opts.Store, info: opts.Info, log: opts.Logger, cluster: opts.Cluster, mux: http.NewServeMux()}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}

@@ -37,7 +37,7 @@ type node struct {
 	onClose []func()
 	// The addresses each kind of listener is bound to, as URLs (a ":0"
 	// setting resolves to a real port).
-	adminAddrs, proxyAddrs, statusAddrs []string
+	adminAddrs, proxyAddrs, statusAddrs, clusterAddrs []string
 }
 
 // startNode brings up what cfg's role and database need: a node with a
@@ -56,6 +56,8 @@ func startNode(cfg *conf.Config, log *slog.Logger) (*node, error) {
 	}
 	n := &node{log: log.With("node_id", nodeID)}
 	switch {
+	case cfg.Role == conf.RoleDataPlane:
+		err = n.startHybridDataPlane(cfg, nodeID)
 	case cfg.Database == conf.DatabaseOff:
 		err = n.startDataPlane(cfg)
 	case cfg.Role == conf.RoleTraditional:
@@ -74,6 +76,7 @@ func startNode(cfg *conf.Config, log *slog.Logger) (*node, error) {
 	n.log.Log(context.Background(), levelNotice, "gantry started", "role", cfg.Role, "database", cfg.Database,
 		"prefix", cfg.Prefix, "admin_listen", strings.Join(n.adminAddrs, ","),
 		"proxy_listen", strings.Join(n.proxyAddrs, ","), "status_listen", strings.Join(n.statusAddrs, ","),
+		"cluster_listen", strings.Join(n.clusterAddrs, ","),
 		"gantry_version", version.Gantry)
 	return n, nil
 }
@@ -85,10 +88,19 @@ func (n *node) startControlPlane(cfg *conf.Config, nodeID string) error {
 		return err
 	}
 	n.store = st
+	var clusterView admin.ClusterView
+	if cfg.Role == conf.RoleControlPlane {
+		srv, err := n.startClusterListener(cfg)
+		if err != nil {
+			return err
+		}
+		clusterView = srv
+	}
 	hostname, _ := os.Hostname()
 	api := admin.New(admin.Options{
-		Store:  st,
-		Logger: n.log,
+		Store:   st,
+		Cluster: clusterView,
+		Logger:  n.log,
 		Info: admin.NodeInfo{
 			Version:       version.Kong,
 			GantryVersion: version.Gantry,

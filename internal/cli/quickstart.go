@@ -10,10 +10,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/gantry-gw/gantry/internal/conf"
 	"github.com/gantry-gw/gantry/internal/declarative"
 	"github.com/gantry-gw/gantry/internal/store"
-	"github.com/gantry-gw/gantry/internal/version"
 )
 
 //go:embed quickstart.yaml
@@ -24,50 +22,29 @@ var quickstartConfig []byte
 const demoUpstreamAddr = "127.0.0.1:8009"
 
 func newQuickstartCmd() *cobra.Command {
-	var prefix, adminListen, proxyListen, statusListen string
-	var demo bool
+	var o quickstartOptions
 	cmd := &cobra.Command{
 		Use:   "quickstart",
-		Short: "Run Gantry on this machine with its embedded SQLite store, a sample configuration and a demo upstream",
-		Long: `Run a traditional Gantry node with every default: the embedded SQLite
-store in a prefix under the system's temporary directory, the Admin API on
-127.0.0.1:8001, the proxy on 127.0.0.1:8000 (and 8443 with TLS), the status
-API on 127.0.0.1:8100, and a demo echo upstream on 127.0.0.1:8009. An empty
-store gets a sample service, route and consumer; every Admin API change
-reaches the proxy at once. It stops on Ctrl-C; the store stays in the
+		Short: "Run a control plane and a data plane on this machine, with a sample configuration and a demo upstream",
+		Long: `Run Gantry in hybrid mode on this machine: a pinned certificate pair is
+made in the prefix (a directory under the system's temporary directory),
+then a control plane (SQLite store, Admin API on 127.0.0.1:8001, cluster
+listener on 127.0.0.1:8005) and a data plane (proxy on 127.0.0.1:8000 and
+8443 with TLS, status API on 127.0.0.1:8100) start as two processes of
+this binary, with the conf files written to the prefix. An empty store
+gets a sample service, route and consumer, served by a demo echo upstream
+on 127.0.0.1:8009. Every Admin API change reaches the data plane at once.
+Ctrl-C stops everything; the store and the data plane's cache stay in the
 prefix for the next run.`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			// Flags become settings, so conf validates them like any other.
-			overrides := map[string]string{
-				"prefix": prefix, "role": conf.RoleTraditional, "database": conf.DatabaseSQLite,
-				"admin_listen": adminListen, "proxy_listen": proxyListen, "status_listen": statusListen,
-			}
-			cfg, err := conf.Load("", withSettings(os.Environ(), overrides))
-			if err != nil {
-				return err
-			}
-			var upstream *demoUpstream
-			if demo {
-				if upstream, err = startDemoUpstream(demoUpstreamAddr); err != nil {
-					return fmt.Errorf("demo upstream on %s (use --demo=false to skip it): %w", demoUpstreamAddr, err)
-				}
-				defer upstream.close()
-			}
-			return runNode(cmd, cfg, func(n *node) error {
-				if err := seedQuickstart(cmd.Context(), n.store); err != nil {
-					return err
-				}
-				printQuickstart(cmd, cfg, n, upstream)
-				return nil
-			})
-		},
+		RunE: func(cmd *cobra.Command, _ []string) error { return runQuickstart(cmd, o) },
 	}
-	cmd.Flags().StringVarP(&prefix, "prefix", "p", filepath.Join(os.TempDir(), "gantry-quickstart"), "prefix directory for the store and node id")
-	cmd.Flags().StringVar(&adminListen, "admin-listen", "127.0.0.1:8001", "Admin API address")
-	cmd.Flags().StringVar(&proxyListen, "proxy-listen", "127.0.0.1:8000, 127.0.0.1:8443 ssl", "proxy addresses")
-	cmd.Flags().StringVar(&statusListen, "status-listen", "127.0.0.1:8100", "status API address")
-	cmd.Flags().BoolVar(&demo, "demo", true, "run the demo echo upstream on "+demoUpstreamAddr)
+	cmd.Flags().StringVarP(&o.prefix, "prefix", "p", filepath.Join(os.TempDir(), "gantry-quickstart"), "prefix directory: certificates, conf files, and the two nodes' prefixes (cp/, dp/)")
+	cmd.Flags().StringVar(&o.adminListen, "admin-listen", "127.0.0.1:8001", "control plane's Admin API address")
+	cmd.Flags().StringVar(&o.clusterListen, "cluster-listen", "127.0.0.1:8005", "control plane's cluster_listen address")
+	cmd.Flags().StringVar(&o.proxyListen, "proxy-listen", "127.0.0.1:8000, 127.0.0.1:8443 ssl", "data plane's proxy addresses")
+	cmd.Flags().StringVar(&o.statusListen, "status-listen", "127.0.0.1:8100", "data plane's status API address")
+	cmd.Flags().BoolVar(&o.demo, "demo", true, "run the demo echo upstream on "+demoUpstreamAddr)
 	return cmd
 }
 
@@ -101,22 +78,4 @@ func seedQuickstart(ctx context.Context, st *store.Store) error {
 	}
 	_, err = st.Update(ctx, func(tx *store.Tx) error { return tx.Replace(cfg) })
 	return err
-}
-
-func printQuickstart(cmd *cobra.Command, cfg *conf.Config, n *node, upstream *demoUpstream) {
-	admin, proxy := n.adminAddrs[0], n.proxyAddrs[0]
-	var b strings.Builder
-	fmt.Fprintf(&b, "\nGantry %s is running: a traditional node with its SQLite store in %s\n", version.Gantry, cfg.Prefix)
-	fmt.Fprintf(&b, "  Admin API:  %s\n  Proxy:      %s\n  Status:     %s\n", admin, strings.Join(n.proxyAddrs, ", "), strings.Join(n.statusAddrs, ", "))
-	if upstream != nil {
-		fmt.Fprintf(&b, "  Demo upstream (echoes requests): http://%s\n", upstream.addr)
-	}
-	fmt.Fprintf(&b, "\nTry:\n")
-	fmt.Fprintf(&b, "  curl -s %s/example/hello                 # through the proxy to the demo upstream\n", proxy)
-	fmt.Fprintf(&b, "  curl -s %s/services\n", admin)
-	fmt.Fprintf(&b, "  curl -s -X POST %s/services --data name=my-service --data url=http://%s/mine\n", admin, demoUpstreamAddr)
-	fmt.Fprintf(&b, "  curl -s -X POST %s/services/my-service/routes --data 'paths[]=/my'\n", admin)
-	fmt.Fprintf(&b, "  curl -s %s/my/path\n", proxy)
-	fmt.Fprintf(&b, "  curl -s %s/config\n\nPress Ctrl-C to stop.\n", admin)
-	fmt.Fprint(cmd.OutOrStdout(), b.String())
 }
