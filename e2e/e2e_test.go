@@ -7,16 +7,9 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/json"
-	"encoding/pem"
 	"fmt"
 	"io"
-	"math/big"
 	"net/http"
 	"net/url"
 	"os"
@@ -33,6 +26,7 @@ import (
 	// code it is built from makes `go test` rerun them whenever that code
 	// changes, instead of answering from its cache.
 	_ "github.com/gantry-gw/gantry/internal/cli"
+	"github.com/gantry-gw/gantry/internal/pki"
 )
 
 var gantryBin string
@@ -361,25 +355,6 @@ func TestStartRefusesBadSettings(t *testing.T) {
 // PEM-encoded, for TLS tests.
 func selfSignedPEM(t *testing.T, cn string) (certPEM, keyPEM string) {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(time.Now().UnixNano()),
-		Subject:      pkix.Name{CommonName: cn},
-		DNSNames:     []string{cn},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(24 * time.Hour),
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})),
-		string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}))
+	kp := mustIssue(t, pki.Template{CommonName: cn, DNSNames: []string{cn}, NotAfter: time.Now().Add(24 * time.Hour)}, nil)
+	return string(kp.CertPEM), string(kp.KeyPEM)
 }

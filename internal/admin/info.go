@@ -47,18 +47,9 @@ func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request) {
 	_, err := s.store.Version(r.Context())
 	var m runtime.MemStats
 	runtime.ReadMemStats(&m)
-	c := s.connections.Counts()
 	writeJSON(w, http.StatusOK, map[string]any{
 		"database": map[string]any{"reachable": err == nil},
-		"server": map[string]any{
-			"connections_accepted": c.Accepted,
-			"connections_handled":  c.Accepted,
-			"connections_active":   c.Active,
-			"connections_reading":  0,
-			"connections_writing":  c.Writing,
-			"connections_waiting":  c.Waiting,
-			"total_requests":       s.requests.Load(),
-		},
+		"server":   s.connections.Counts().ServerStatus(uint64(s.requests.Load())),
 		"memory": map[string]any{
 			"heap_alloc_bytes": m.HeapAlloc,
 			"sys_bytes":        m.Sys,

@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/gantry-gw/gantry/internal/atomicfile"
 	"github.com/gantry-gw/gantry/internal/conf"
 	"github.com/gantry-gw/gantry/internal/declarative"
 	"github.com/gantry-gw/gantry/internal/store"
@@ -157,7 +158,7 @@ func newConfigExportCmd() *cobra.Command {
 				_, err = cmd.OutOrStdout().Write(data)
 				return err
 			}
-			return writeFileAtomic(output, data, 0o600)
+			return atomicfile.Write(output, data, 0o600)
 		},
 	}
 	sf.register(cmd)

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/gantry-gw/gantry/internal/admin"
+	"github.com/gantry-gw/gantry/internal/atomicfile"
 	"github.com/gantry-gw/gantry/internal/conf"
 	"github.com/gantry-gw/gantry/internal/entity"
 	"github.com/gantry-gw/gantry/internal/proxy"
@@ -189,34 +190,8 @@ func loadNodeID(prefix string) (string, error) {
 		return "", fmt.Errorf("read node id %s: %w", path, err)
 	}
 	id := entity.NewID()
-	if err := writeFileAtomic(path, []byte(id+"\n"), 0o644); err != nil {
+	if err := atomicfile.Write(path, []byte(id+"\n"), 0o644); err != nil {
 		return "", fmt.Errorf("save node id: %w", err)
 	}
 	return id, nil
-}
-
-// writeFileAtomic writes data to path through a synced temporary file and
-// a rename, so a crash leaves the old file or the new one, never half.
-func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Chmod(perm); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
 }

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -46,24 +45,6 @@ prefix for the next run.`,
 	cmd.Flags().StringVar(&o.statusListen, "status-listen", "127.0.0.1:8100", "data plane's status API address")
 	cmd.Flags().BoolVar(&o.demo, "demo", true, "run the demo echo upstream on "+demoUpstreamAddr)
 	return cmd
-}
-
-// withSettings returns environ with GANTRY_ variables for settings, taking
-// precedence over any the environment already had.
-func withSettings(environ []string, settings map[string]string) []string {
-	out := make([]string, 0, len(environ)+len(settings))
-	for _, kv := range environ {
-		key, _, _ := strings.Cut(kv, "=")
-		name := strings.ToLower(strings.TrimPrefix(strings.TrimPrefix(key, "GANTRY_"), "KONG_"))
-		if _, overridden := settings[name]; overridden && (strings.HasPrefix(key, "GANTRY_") || strings.HasPrefix(key, "KONG_")) {
-			continue
-		}
-		out = append(out, kv)
-	}
-	for k, v := range settings {
-		out = append(out, "GANTRY_"+strings.ToUpper(k)+"="+v)
-	}
-	return out
 }
 
 // seedQuickstart loads the sample configuration into an empty store.

@@ -20,6 +20,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/gantry-gw/gantry/internal/atomicfile"
 	"github.com/gantry-gw/gantry/internal/conf"
 	"github.com/gantry-gw/gantry/internal/pki"
 	"github.com/gantry-gw/gantry/internal/version"
@@ -70,7 +71,7 @@ func runQuickstart(cmd *cobra.Command, o quickstartOptions) error {
 		settings map[string]string
 	}{{"cp.conf", cpConf}, {"dp.conf", dpConf}} {
 		confPaths[i] = filepath.Join(o.prefix, c.name)
-		if err := writeFileAtomic(confPaths[i], renderConf(c.settings), 0o644); err != nil {
+		if err := atomicfile.Write(confPaths[i], renderConf(c.settings), 0o644); err != nil {
 			return err
 		}
 		// Refuse bad flags here, with conf's messages, rather than in a

@@ -3,15 +3,10 @@ package connectproxy
 import (
 	"bufio"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"errors"
 	"io"
-	"math/big"
 	"net"
 	"net/url"
 	"os"
@@ -21,74 +16,40 @@ import (
 	"time"
 
 	"github.com/gantry-gw/gantry/internal/connectproxy/connectproxytest"
+	"github.com/gantry-gw/gantry/internal/pki"
 )
 
 // testDeadline bounds every exchange of a test, so a bug fails the test
 // instead of hanging it.
 const testDeadline = 10 * time.Second
 
-// pki is a CA for the mutual TLS a data plane runs with its control plane
-// inside the tunnel.
-type pki struct {
-	cert *x509.Certificate
-	key  *ecdsa.PrivateKey
+// testCA is a CA for the mutual TLS a data plane runs with its control
+// plane inside the tunnel.
+type testCA struct {
+	kp   *pki.KeyPair
 	pool *x509.CertPool
 }
 
-func newPKI(t *testing.T) *pki {
+func newTestCA(t *testing.T) *testCA {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: "test cluster CA"},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(time.Hour),
-		IsCA:                  true,
-		BasicConstraintsValid: true,
-		KeyUsage:              x509.KeyUsageCertSign,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
+	kp, err := pki.Issue(pki.Template{CommonName: "test cluster CA", IsCA: true, NotAfter: time.Now().Add(2 * time.Hour)}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	pool := x509.NewCertPool()
-	pool.AddCert(cert)
-	return &pki{cert: cert, key: key, pool: pool}
+	pool.AddCert(kp.Cert)
+	return &testCA{kp: kp, pool: pool}
 }
 
-// issue makes a certificate for 127.0.0.1 named cn, for a server or a
-// client.
-func (p *pki) issue(t *testing.T, cn string, server bool) tls.Certificate {
+// issue makes a certificate for 127.0.0.1 named cn, good for a server and
+// a client.
+func (ca *testCA) issue(t *testing.T, cn string) tls.Certificate {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	kp, err := pki.Issue(pki.Template{CommonName: cn, IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}, NotAfter: time.Now().Add(time.Hour)}, ca.kp)
 	if err != nil {
 		t.Fatal(err)
 	}
-	usage := x509.ExtKeyUsageClientAuth
-	if server {
-		usage = x509.ExtKeyUsageServerAuth
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(time.Now().UnixNano()),
-		Subject:      pkix.Name{CommonName: cn},
-		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{usage},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, p.cert, &key.PublicKey, p.key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
+	return tls.Certificate{Certificate: [][]byte{kp.Cert.Raw}, PrivateKey: kp.Key}
 }
 
 // echoServer is a stand-in for a control plane: it requires a client
@@ -100,67 +61,79 @@ type echoServer struct {
 	peers []string
 }
 
-func startEcho(t *testing.T, p *pki) *echoServer {
+func startEcho(t *testing.T, ca *testCA) *echoServer {
 	t.Helper()
 	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{
-		Certificates: []tls.Certificate{p.issue(t, "control plane", true)},
+		Certificates: []tls.Certificate{ca.issue(t, "control plane")},
 		ClientAuth:   tls.RequireAndVerifyClientCert,
-		ClientCAs:    p.pool,
+		ClientCAs:    ca.pool,
 		MinVersion:   tls.VersionTLS12,
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	e := &echoServer{addr: ln.Addr().String()}
+	serveConns(t, ln, func(c net.Conn) {
+		tc := c.(*tls.Conn)
+		tc.SetDeadline(time.Now().Add(testDeadline))
+		if err := tc.Handshake(); err != nil {
+			return
+		}
+		e.mu.Lock()
+		e.peers = append(e.peers, tc.ConnectionState().PeerCertificates[0].Subject.CommonName)
+		e.mu.Unlock()
+		io.Copy(tc, tc)
+	})
+	return e
+}
+
+// serveConns accepts connections on ln and runs handle on each in its
+// own goroutine, closing the connection when handle returns. When the
+// test ends it closes ln and every connection and waits for the handlers.
+func serveConns(t *testing.T, ln net.Listener, handle func(c net.Conn)) {
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	conns := map[net.Conn]bool{}
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
+	closed := false
+	wg.Go(func() {
 		for {
 			c, err := ln.Accept()
 			if err != nil {
 				return
 			}
 			mu.Lock()
+			if closed {
+				mu.Unlock()
+				c.Close()
+				return
+			}
 			conns[c] = true
 			mu.Unlock()
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
+			wg.Go(func() {
 				defer c.Close()
-				tc := c.(*tls.Conn)
-				tc.SetDeadline(time.Now().Add(testDeadline))
-				if err := tc.Handshake(); err != nil {
-					return
-				}
-				e.mu.Lock()
-				e.peers = append(e.peers, tc.ConnectionState().PeerCertificates[0].Subject.CommonName)
-				e.mu.Unlock()
-				io.Copy(tc, tc)
-			}()
+				handle(c)
+			})
 		}
-	}()
+	})
 	t.Cleanup(func() {
 		ln.Close()
 		mu.Lock()
+		closed = true
 		for c := range conns {
 			c.Close()
 		}
 		mu.Unlock()
 		wg.Wait()
 	})
-	return e
 }
 
 // checkMutualTLS runs the data plane's side of mutual TLS in the tunnel
 // and checks that bytes make the round trip to the echo server.
-func checkMutualTLS(t *testing.T, conn net.Conn, p *pki, e *echoServer) {
+func checkMutualTLS(t *testing.T, conn net.Conn, ca *testCA, e *echoServer) {
 	t.Helper()
 	tc := tls.Client(conn, &tls.Config{
-		Certificates: []tls.Certificate{p.issue(t, "data plane", false)},
-		RootCAs:      p.pool,
+		Certificates: []tls.Certificate{ca.issue(t, "data plane")},
+		RootCAs:      ca.pool,
 		ServerName:   "127.0.0.1",
 		MinVersion:   tls.VersionTLS12,
 	})
@@ -287,8 +260,8 @@ func TestDialThroughProxy(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			p := newPKI(t)
-			cp := startEcho(t, p)
+			ca := newTestCA(t)
+			cp := startEcho(t, ca)
 			proxy := connectproxytest.New(t, tt.opts)
 			u := proxy.URL()
 			if tt.proxyURL != nil {
@@ -307,7 +280,7 @@ func TestDialThroughProxy(t *testing.T) {
 				if err != nil {
 					t.Fatalf("DialContext: %v", err)
 				}
-				checkMutualTLS(t, conn, p, cp)
+				checkMutualTLS(t, conn, ca, cp)
 			} else {
 				if err == nil {
 					conn.Close()
@@ -412,55 +385,27 @@ func newFakeProxy(t *testing.T, answer func(c net.Conn)) *fakeProxy {
 		t.Fatal(err)
 	}
 	f := &fakeProxy{addr: ln.Addr().String(), accepted: make(chan struct{}, 16), heads: make(chan string, 16)}
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	conns := map[net.Conn]bool{}
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
+	serveConns(t, ln, func(c net.Conn) {
+		f.accepted <- struct{}{}
+		var head strings.Builder
+		br := bufio.NewReader(c)
 		for {
-			c, err := ln.Accept()
+			line, err := br.ReadString('\n')
+			head.WriteString(line)
 			if err != nil {
+				io.Copy(io.Discard, br)
 				return
 			}
-			mu.Lock()
-			conns[c] = true
-			mu.Unlock()
-			f.accepted <- struct{}{}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer c.Close()
-				var head strings.Builder
-				br := bufio.NewReader(c)
-				for {
-					line, err := br.ReadString('\n')
-					head.WriteString(line)
-					if err != nil {
-						io.Copy(io.Discard, br)
-						return
-					}
-					if line == "\r\n" {
-						break
-					}
-				}
-				f.heads <- head.String()
-				if answer != nil {
-					answer(c)
-				}
-				// Hold the connection until the client closes it.
-				io.Copy(io.Discard, br)
-			}()
+			if line == "\r\n" {
+				break
+			}
 		}
-	}()
-	t.Cleanup(func() {
-		ln.Close()
-		mu.Lock()
-		for c := range conns {
-			c.Close()
+		f.heads <- head.String()
+		if answer != nil {
+			answer(c)
 		}
-		mu.Unlock()
-		wg.Wait()
+		// Hold the connection until the client closes it.
+		io.Copy(io.Discard, br)
 	})
 	return f
 }
@@ -750,8 +695,8 @@ func TestParseProxyURL(t *testing.T) {
 // TestProxyGoesAway checks that closing the test proxy ends a tunnel in
 // use, as a data plane must notice when its proxy restarts.
 func TestProxyGoesAway(t *testing.T) {
-	p := newPKI(t)
-	cp := startEcho(t, p)
+	ca := newTestCA(t)
+	cp := startEcho(t, ca)
 	proxy := connectproxytest.New(t, connectproxytest.Options{})
 	d := &Dialer{Proxy: proxy.URL(), Timeout: testDeadline}
 	conn, err := d.DialContext(context.Background(), "tcp", cp.addr)

@@ -57,3 +57,18 @@ func (c *Counter) Counts() Counts {
 	out.Writing = out.Active - out.Waiting
 	return out
 }
+
+// ServerStatus returns the "server" object of Kong's GET /status: the
+// figures under nginx's names, and totalRequests, the requests received.
+// No connection counts as reading: one serving a request is writing.
+func (c Counts) ServerStatus(totalRequests uint64) map[string]any {
+	return map[string]any{
+		"connections_accepted": c.Accepted,
+		"connections_handled":  c.Accepted,
+		"connections_active":   c.Active,
+		"connections_reading":  0,
+		"connections_writing":  c.Writing,
+		"connections_waiting":  c.Waiting,
+		"total_requests":       totalRequests,
+	}
+}

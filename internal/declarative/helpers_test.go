@@ -2,63 +2,34 @@ package declarative
 
 import (
 	"bytes"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"errors"
-	"math/big"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/gantry-gw/gantry/internal/pki"
 )
 
 // testPEM holds a certificate, its key and a CA certificate made once per
 // test run, so the fixtures need no committed private key.
 var testPEM = sync.OnceValue(func() map[string]string {
-	newKey := func() *ecdsa.PrivateKey {
-		k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	issue := func(t pki.Template) *pki.KeyPair {
+		kp, err := pki.Issue(t, nil)
 		if err != nil {
 			panic(err)
 		}
-		return k
+		return kp
 	}
-	certPEM := func(tmpl *x509.Certificate, key *ecdsa.PrivateKey) string {
-		der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-		if err != nil {
-			panic(err)
-		}
-		return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}))
-	}
-	now := time.Now()
-	leafKey, caKey := newKey(), newKey()
-	keyDER, err := x509.MarshalPKCS8PrivateKey(leafKey)
-	if err != nil {
-		panic(err)
-	}
+	expiry := time.Now().Add(24 * time.Hour)
+	leaf := issue(pki.Template{CommonName: "example.com", DNSNames: []string{"example.com", "www.example.com"}, NotAfter: expiry})
+	ca := issue(pki.Template{CommonName: "Gantry Test CA", IsCA: true, NotAfter: expiry})
 	return map[string]string{
-		"{{CERT}}": certPEM(&x509.Certificate{
-			SerialNumber: big.NewInt(1),
-			Subject:      pkix.Name{CommonName: "example.com"},
-			DNSNames:     []string{"example.com", "www.example.com"},
-			NotBefore:    now.Add(-time.Hour),
-			NotAfter:     now.Add(24 * time.Hour),
-		}, leafKey),
-		"{{KEY}}": string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER})),
-		"{{CA_CERT}}": certPEM(&x509.Certificate{
-			SerialNumber:          big.NewInt(2),
-			Subject:               pkix.Name{CommonName: "Gantry Test CA"},
-			NotBefore:             now.Add(-time.Hour),
-			NotAfter:              now.Add(24 * time.Hour),
-			IsCA:                  true,
-			BasicConstraintsValid: true,
-			KeyUsage:              x509.KeyUsageCertSign,
-		}, caKey),
+		"{{CERT}}":    string(leaf.CertPEM),
+		"{{KEY}}":     string(leaf.KeyPEM),
+		"{{CA_CERT}}": string(ca.CertPEM),
 	}
 })
 

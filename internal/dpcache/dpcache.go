@@ -31,10 +31,10 @@
 // hashes the file lists). A file that fails any check is never used: the
 // error wraps ErrCorrupt and says what failed.
 //
-// Writes are atomic: the file is written to a temporary file in the same
-// directory, synced, renamed over the old one, and the directory synced,
-// so a crash at any point leaves the old cache or the new one, never half
-// a file.
+// Writes are atomic (package atomicfile): the file is written to a
+// temporary file in the same directory, synced, renamed over the old one,
+// and the directory synced, so a crash at any point leaves the old cache
+// or the new one, never half a file.
 package dpcache
 
 import (
@@ -56,6 +56,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/gantry-gw/gantry/internal/atomicfile"
+	"github.com/gantry-gw/gantry/internal/cluster"
 	"github.com/gantry-gw/gantry/internal/declarative"
 )
 
@@ -173,7 +175,7 @@ func (c *Cache) Save(e *Entry) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("save cache: %w", err)
 	}
-	removeStaleTemps(c.path, time.Now().Add(-staleTempAge))
+	atomicfile.RemoveStaleTemps(c.path, time.Now().Add(-staleTempAge))
 	if err := WriteFile(c.path, e); err != nil {
 		return fmt.Errorf("save cache: %w", err)
 	}
@@ -370,44 +372,15 @@ func WriteFile(path string, e *Entry) error {
 	if err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), tempPrefix(path)+"*")
-	if err != nil {
-		return err
-	}
-	done := false
-	defer func() {
-		if !done {
-			tmp.Close()
-			os.Remove(tmp.Name())
+	return atomicfile.WriteFunc(path, 0o600, func(w io.Writer) error {
+		zw := gzip.NewWriter(w)
+		for _, part := range body {
+			if _, err := zw.Write(part); err != nil {
+				return err
+			}
 		}
-	}()
-	if err := tmp.Chmod(0o600); err != nil {
-		return err
-	}
-	bw := bufio.NewWriterSize(tmp, 64<<10)
-	zw := gzip.NewWriter(bw)
-	for _, part := range body {
-		if _, err := zw.Write(part); err != nil {
-			return err
-		}
-	}
-	if err := zw.Close(); err != nil {
-		return err
-	}
-	if err := bw.Flush(); err != nil {
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return err
-	}
-	done = true
-	return syncDir(filepath.Dir(path))
+		return zw.Close()
+	})
 }
 
 // encode renders e as the parts of the file's JSON object. The object is
@@ -418,7 +391,7 @@ func encode(e *Entry) ([][]byte, error) {
 	if e == nil {
 		return nil, errors.New("encode cache: no entry")
 	}
-	if !validHash(e.ConfigHash) {
+	if !cluster.ValidHash(e.ConfigHash) {
 		return nil, fmt.Errorf("encode cache: config_hash: expected 32 lowercase hexadecimal characters (got %q)", e.ConfigHash)
 	}
 	if e.ConfigVersion < 0 {
@@ -456,59 +429,4 @@ func encode(e *Entry) ([][]byte, error) {
 		table.Bytes(),
 		[]byte(`,"sha256":"` + hex.EncodeToString(sum[:]) + `"}` + "\n"),
 	}, nil
-}
-
-// validHash reports whether s is a config hash: 32 lowercase hexadecimal
-// characters.
-func validHash(s string) bool {
-	if len(s) != 32 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
-			return false
-		}
-	}
-	return true
-}
-
-// tempPrefix is the name prefix of the temporary files written next to
-// path: hidden, and named after the file they will replace.
-func tempPrefix(path string) string {
-	return "." + filepath.Base(path) + ".tmp"
-}
-
-// removeStaleTemps removes the temporary files of path last modified
-// before cutoff. Errors are ignored: a leftover file costs disk space,
-// not correctness, since nothing reads it.
-func removeStaleTemps(path string, cutoff time.Time) {
-	entries, err := os.ReadDir(filepath.Dir(path))
-	if err != nil {
-		return
-	}
-	prefix := tempPrefix(path)
-	for _, de := range entries {
-		if !strings.HasPrefix(de.Name(), prefix) || !de.Type().IsRegular() {
-			continue
-		}
-		info, err := de.Info()
-		if err != nil || !info.ModTime().Before(cutoff) {
-			continue
-		}
-		os.Remove(filepath.Join(filepath.Dir(path), de.Name()))
-	}
-}
-
-// syncDir flushes a directory, so that a rename in it survives a crash.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("sync %s: %w", dir, err)
-	}
-	return nil
 }

@@ -12,10 +12,12 @@ import (
 	"fmt"
 	"io/fs"
 	"math/big"
+	"net"
 	"os"
-	"path/filepath"
 	"slices"
 	"time"
+
+	"github.com/gantry-gw/gantry/internal/atomicfile"
 )
 
 // PinnedCommonName is the common name, and DNS name, of the pinned pair:
@@ -52,6 +54,9 @@ type Template struct {
 	// DNSNames are the subject alternative names. A certificate a Go peer
 	// checks against a server name needs one: Go ignores the common name.
 	DNSNames []string
+	// IPAddresses are the subject alternative names for a peer reached
+	// by address rather than by name, such as a listener on 127.0.0.1.
+	IPAddresses []net.IP
 	// NotBefore is when the certificate becomes valid; zero means five
 	// minutes ago, to allow for clock skew.
 	NotBefore time.Time
@@ -126,11 +131,15 @@ func (t Template) certificate() (*x509.Certificate, error) {
 		return nil, fmt.Errorf("issue CN=%s: serial number: %w", t.CommonName, err)
 	}
 	c := &x509.Certificate{
-		SerialNumber:          serial,
-		Subject:               pkix.Name{CommonName: t.CommonName},
-		DNSNames:              slices.Clone(t.DNSNames),
-		NotBefore:             notBefore.UTC(),
-		NotAfter:              t.NotAfter.UTC(),
+		SerialNumber: serial,
+		Subject:      pkix.Name{CommonName: t.CommonName},
+		DNSNames:     slices.Clone(t.DNSNames),
+		IPAddresses:  slices.Clone(t.IPAddresses),
+		// A certificate keeps whole seconds: truncating here makes the
+		// template compare with a parsed issuer as the issued
+		// certificate will.
+		NotBefore:             notBefore.UTC().Truncate(time.Second),
+		NotAfter:              t.NotAfter.UTC().Truncate(time.Second),
 		BasicConstraintsValid: true,
 		IsCA:                  t.IsCA,
 	}
@@ -186,11 +195,11 @@ func GeneratePinned(days int) (*KeyPair, error) {
 }
 
 // WriteKeyPair writes the certificate (mode 0644) and the private key
-// (mode 0600) of kp. Each file is written to a temporary file that is
-// synced and then renamed into place, so a crash leaves the old file or the
-// new one, never half of one. Unless overwrite is set it refuses, before
-// writing anything, when either file exists, so that a pair in use is not
-// replaced by mistake.
+// (mode 0600) of kp. Each file is replaced atomically (package
+// atomicfile), so a crash leaves the old file or the new one, never half
+// of one. Unless overwrite is set it refuses, before writing anything,
+// when either file exists, so that a pair in use is not replaced by
+// mistake.
 func WriteKeyPair(kp *KeyPair, certPath, keyPath string, overwrite bool) error {
 	if !overwrite {
 		for _, p := range []string{certPath, keyPath} {
@@ -201,35 +210,8 @@ func WriteKeyPair(kp *KeyPair, certPath, keyPath string, overwrite bool) error {
 			}
 		}
 	}
-	if err := writeFileAtomic(keyPath, kp.KeyPEM, 0o600); err != nil {
-		return fmt.Errorf("write key %s: %w", keyPath, err)
-	}
-	if err := writeFileAtomic(certPath, kp.CertPEM, 0o644); err != nil {
-		return fmt.Errorf("write certificate %s: %w", certPath, err)
-	}
-	return nil
-}
-
-// writeFileAtomic replaces path with data through a synced temporary file
-// in the same directory.
-func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
+	if err := atomicfile.Write(keyPath, kp.KeyPEM, 0o600); err != nil {
 		return err
 	}
-	defer os.Remove(tmp.Name())
-	_, err = tmp.Write(data)
-	if err == nil {
-		err = tmp.Chmod(perm)
-	}
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
+	return atomicfile.Write(certPath, kp.CertPEM, 0o644)
 }

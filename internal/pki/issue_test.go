@@ -8,6 +8,7 @@ import (
 	"crypto/x509"
 	"encoding/hex"
 	"encoding/pem"
+	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -70,6 +71,18 @@ func TestIssue(t *testing.T) {
 			}
 			if err := c.CheckSignatureFrom(leafOnly.Cert); err != nil {
 				t.Error(err)
+			}
+		}},
+		{name: "leaf for an IP address", tmpl: Template{CommonName: "cp", IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback},
+			NotAfter: time.Now().Add(day)}, parent: root, check: func(t *testing.T, c *x509.Certificate) {
+			if len(c.IPAddresses) != 2 || !c.IPAddresses[0].Equal(net.IPv4(127, 0, 0, 1)) || !c.IPAddresses[1].Equal(net.IPv6loopback) {
+				t.Errorf("IPAddresses = %v, want [127.0.0.1 ::1]", c.IPAddresses)
+			}
+			if len(c.DNSNames) != 0 {
+				t.Errorf("DNSNames = %v, want none", c.DNSNames)
+			}
+			if _, err := c.Verify(x509.VerifyOptions{Roots: pool([]*x509.Certificate{root.Cert}), DNSName: "127.0.0.1"}); err != nil {
+				t.Errorf("does not verify for 127.0.0.1: %v", err)
 			}
 		}},
 		{name: "unset NotBefore allows for clock skew", tmpl: Template{CommonName: "skew", NotAfter: time.Now().Add(day)},
@@ -279,5 +292,23 @@ func TestFingerprintAndExpiry(t *testing.T) {
 				t.Errorf("got %v, want %v", tc.got, tc.want)
 			}
 		})
+	}
+}
+
+// A certificate may expire at the same moment as its issuer, given as the
+// same time.Time with sub-second precision: certificates keep whole
+// seconds on both sides.
+func TestIssueSameExpiryAsIssuer(t *testing.T) {
+	end := time.Now().Add(24*time.Hour + 123456789*time.Nanosecond)
+	ca, err := Issue(Template{CommonName: "ca", IsCA: true, NotAfter: end}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf, err := Issue(Template{CommonName: "leaf", NotAfter: end}, ca)
+	if err != nil {
+		t.Fatalf("a leaf expiring with its CA was refused: %v", err)
+	}
+	if !leaf.Cert.NotAfter.Equal(ca.Cert.NotAfter) {
+		t.Fatalf("leaf expires %s, CA %s", leaf.Cert.NotAfter, ca.Cert.NotAfter)
 	}
 }

@@ -46,14 +46,7 @@ func VerifyDataPlane(mode string, trusted []*x509.Certificate, now func() time.T
 		return p.refuse("no certificate to trust the data plane with (cluster_cert in shared mode, cluster_ca_cert in pki mode)")
 	}
 	if mode == modeShared {
-		pinned := slices.Clone(trusted)
-		return func(rawCerts [][]byte, _ [][]*x509.Certificate) error {
-			certs, err := p.parse(rawCerts)
-			if err != nil {
-				return err
-			}
-			return p.checkPinned(certs[0], pinned)
-		}
+		return p.verifyPinned(trusted)
 	}
 	roots := pool(trusted)
 	return func(rawCerts [][]byte, _ [][]*x509.Certificate) error {
@@ -107,14 +100,7 @@ func VerifyControlPlane(mode string, pinned []*x509.Certificate, roots *x509.Cer
 		if len(pinned) == 0 {
 			return p.refuse("no pinned certificate (cluster_cert) to trust the control plane with")
 		}
-		pins := slices.Clone(pinned)
-		return func(rawCerts [][]byte, _ [][]*x509.Certificate) error {
-			certs, err := p.parse(rawCerts)
-			if err != nil {
-				return err
-			}
-			return p.checkPinned(certs[0], pins)
-		}
+		return p.verifyPinned(pinned)
 	case modePKI:
 		if serverName == "" {
 			return p.refuse("no server name to verify the control plane certificate against")
@@ -185,12 +171,21 @@ func (p peer) parse(rawCerts [][]byte) ([]*x509.Certificate, error) {
 	return certs, nil
 }
 
-// checkPinned accepts a leaf that is one of pins and valid now.
-func (p peer) checkPinned(leaf *x509.Certificate, pins []*x509.Certificate) error {
-	if !slices.ContainsFunc(pins, func(c *x509.Certificate) bool { return bytes.Equal(c.Raw, leaf.Raw) }) {
-		return fmt.Errorf("%s certificate %s is not the pinned certificate (sha256 %s)", p.role, name(leaf), shortFingerprint(leaf))
+// verifyPinned returns the shared-mode check: it accepts a leaf that is
+// byte for byte one of pinned and valid now.
+func (p peer) verifyPinned(pinned []*x509.Certificate) VerifyFunc {
+	pins := slices.Clone(pinned)
+	return func(rawCerts [][]byte, _ [][]*x509.Certificate) error {
+		certs, err := p.parse(rawCerts)
+		if err != nil {
+			return err
+		}
+		leaf := certs[0]
+		if !slices.ContainsFunc(pins, func(c *x509.Certificate) bool { return bytes.Equal(c.Raw, leaf.Raw) }) {
+			return fmt.Errorf("%s certificate %s is not the pinned certificate (sha256 %s)", p.role, name(leaf), shortFingerprint(leaf))
+		}
+		return p.checkValidity(leaf)
 	}
-	return p.checkValidity(leaf)
 }
 
 // checkValidity accepts a leaf within its validity period at now().

@@ -12,15 +12,12 @@ import (
 	"crypto/x509/pkix"
 	"encoding/json"
 	"encoding/pem"
-	"fmt"
 	"io"
 	"log"
 	"math/big"
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -28,6 +25,8 @@ import (
 	"time"
 
 	"github.com/gantry-gw/gantry/internal/declarative"
+	"github.com/gantry-gw/gantry/internal/leakcheck"
+	"github.com/gantry-gw/gantry/internal/pki"
 )
 
 // The tests of this package run a real Proxy behind real listeners on
@@ -35,46 +34,9 @@ import (
 // check is what a client and an upstream see on the wire.
 
 func TestMain(m *testing.M) {
-	code := m.Run()
-	if code == 0 {
-		if err := checkGoroutines(); err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			code = 1
-		}
-	}
-	os.Exit(code)
-}
-
-// checkGoroutines fails when goroutines of servers, clients or the proxy
-// outlive the tests: every test stops what it starts.
-func checkGoroutines() error {
-	suspects := []string{"gantry/internal/proxy", "net/http.(*conn).serve", "net/http.(*persistConn)",
-		"net/http/httptest", "google.golang.org/grpc"}
-	var leaked []string
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		leaked = leaked[:0]
-		buf := make([]byte, 1<<20)
-		buf = buf[:runtime.Stack(buf, true)]
-		for _, g := range strings.Split(string(buf), "\n\n") {
-			if strings.Contains(g, "checkGoroutines") {
-				continue
-			}
-			for _, s := range suspects {
-				if strings.Contains(g, s) {
-					leaked = append(leaked, g)
-					break
-				}
-			}
-		}
-		if len(leaked) == 0 {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("%d goroutines leaked by the tests:\n\n%s", len(leaked), strings.Join(leaked, "\n\n"))
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	// Every test stops the servers, clients and proxies it starts.
+	leakcheck.Main(m, "gantry/internal/proxy", "net/http.(*conn).serve", "net/http.(*persistConn)",
+		"net/http/httptest", "google.golang.org/grpc")
 }
 
 // gateway is a Proxy served the way a node serves it: a plain listener
@@ -484,27 +446,13 @@ type testCA struct {
 
 func newTestCA(t *testing.T) *testCA {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	kp, err := pki.Issue(pki.Template{CommonName: "Gantry Test CA", IsCA: true, NotAfter: time.Now().Add(24 * time.Hour)}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: "Gantry Test CA"},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(24 * time.Hour),
-		IsCA:                  true,
-		BasicConstraintsValid: true,
-		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, _ := x509.ParseCertificate(der)
 	pool := x509.NewCertPool()
-	pool.AddCert(cert)
-	return &testCA{cert: cert, key: key, certPEM: pemBlock("CERTIFICATE", der), pool: pool}
+	pool.AddCert(kp.Cert)
+	return &testCA{cert: kp.Cert, key: kp.Key, certPEM: string(kp.CertPEM), pool: pool}
 }
 
 // leaf is an issued certificate with its PEM forms.
@@ -514,7 +462,8 @@ type leaf struct {
 }
 
 // issue makes a certificate for cn and names (DNS names or IP addresses),
-// with an ECDSA key or, when rsaKey, an RSA one.
+// with an ECDSA key or, when rsaKey, an RSA one: pki.Issue makes ECDSA
+// keys only, and the tests of certificate selection need both.
 func (ca *testCA) issue(t *testing.T, cn string, names []string, rsaKey bool) leaf {
 	t.Helper()
 	var key crypto.Signer

@@ -39,18 +39,9 @@ func (p *Proxy) configHash() string {
 func (p *Proxy) handleStatus(w http.ResponseWriter, r *http.Request) {
 	var m runtime.MemStats
 	runtime.ReadMemStats(&m)
-	c := p.connCounts()
 	writeStatusJSON(w, http.StatusOK, map[string]any{
 		"configuration_hash": p.configHash(),
-		"server": map[string]any{
-			"connections_accepted": c.Accepted,
-			"connections_handled":  c.Accepted,
-			"connections_active":   c.Active,
-			"connections_reading":  0,
-			"connections_writing":  c.Writing,
-			"connections_waiting":  c.Waiting,
-			"total_requests":       p.requests.Load(),
-		},
+		"server":             p.connCounts().ServerStatus(p.requests.Load()),
 		"memory": map[string]any{
 			"heap_alloc_bytes": m.HeapAlloc,
 			"sys_bytes":        m.Sys,

@@ -1,19 +1,12 @@
 package store_test
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/sha1"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
-	"encoding/pem"
 	"errors"
 	"fmt"
-	"math/big"
 	"path/filepath"
 	"reflect"
 	"slices"
@@ -24,6 +17,7 @@ import (
 
 	"github.com/gantry-gw/gantry/internal/declarative"
 	"github.com/gantry-gw/gantry/internal/entity"
+	"github.com/gantry-gw/gantry/internal/pki"
 	"github.com/gantry-gw/gantry/internal/store"
 	"github.com/gantry-gw/gantry/internal/store/sqlite"
 )
@@ -156,32 +150,16 @@ func refuse(t *testing.T, st *store.Store, fn func(*store.Tx) error, code int, f
 
 // Certificates the tests make, once per run.
 var testPEM = sync.OnceValue(func() (pems struct{ cert, key, ca string }) {
-	selfSigned := func(isCA bool) (string, string) {
-		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	issue := func(isCA bool) *pki.KeyPair {
+		kp, err := pki.Issue(pki.Template{CommonName: "gantry store test", IsCA: isCA, NotAfter: time.Now().Add(24 * time.Hour)}, nil)
 		if err != nil {
 			panic(err)
 		}
-		tmpl := &x509.Certificate{
-			SerialNumber:          big.NewInt(1),
-			Subject:               pkix.Name{CommonName: "gantry store test"},
-			NotBefore:             time.Now().Add(-time.Hour),
-			NotAfter:              time.Now().Add(24 * time.Hour),
-			BasicConstraintsValid: isCA,
-			IsCA:                  isCA,
-		}
-		der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-		if err != nil {
-			panic(err)
-		}
-		kder, err := x509.MarshalPKCS8PrivateKey(key)
-		if err != nil {
-			panic(err)
-		}
-		return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})),
-			string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder}))
+		return kp
 	}
-	pems.cert, pems.key = selfSigned(false)
-	pems.ca, _ = selfSigned(true)
+	leaf := issue(false)
+	pems.cert, pems.key = string(leaf.CertPEM), string(leaf.KeyPEM)
+	pems.ca = string(issue(true).CertPEM)
 	return pems
 })
 

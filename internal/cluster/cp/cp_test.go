@@ -53,12 +53,8 @@ func TestRequestsRefusedBeforeUpgrade(t *testing.T) {
 			if tt.noTLS {
 				r.TLS = nil
 			} else {
-				cert, _, _ := newClientPKI(t)
-				leaf, err := x509.ParseCertificate(cert.Certificate[0])
-				if err != nil {
-					t.Fatal(err)
-				}
-				r.TLS.PeerCertificates = append(r.TLS.PeerCertificates, leaf)
+				leaf, _ := newClientPKI(t)
+				r.TLS.PeerCertificates = append(r.TLS.PeerCertificates, leaf.Cert)
 			}
 			w := httptest.NewRecorder()
 			e.srv.Handler().ServeHTTP(w, r)
@@ -755,12 +751,8 @@ func TestClosedServerRefusesConnections(t *testing.T) {
 	e := newEnv(t, nil)
 	e.srv.Close()
 	r := httptest.NewRequest(http.MethodGet, "https://cp.test/v1/outlet?node_id="+uuid.NewString()+"&node_version=0.1.0", nil)
-	cert, _, _ := newClientPKI(t)
-	leaf, err := x509.ParseCertificate(cert.Certificate[0])
-	if err != nil {
-		t.Fatal(err)
-	}
-	r.TLS.PeerCertificates = []*x509.Certificate{leaf}
+	leaf, _ := newClientPKI(t)
+	r.TLS.PeerCertificates = []*x509.Certificate{leaf.Cert}
 	w := httptest.NewRecorder()
 	e.srv.Handler().ServeHTTP(w, r)
 	if w.Code != http.StatusServiceUnavailable {

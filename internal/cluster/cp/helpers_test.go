@@ -2,22 +2,13 @@ package cp_test
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"errors"
-	"fmt"
 	"log/slog"
-	"math/big"
 	"net/http/httptest"
 	"net/url"
-	"os"
 	"path/filepath"
-	"runtime"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -28,6 +19,8 @@ import (
 	"github.com/gantry-gw/gantry/internal/cluster"
 	"github.com/gantry-gw/gantry/internal/cluster/cp"
 	"github.com/gantry-gw/gantry/internal/entity"
+	"github.com/gantry-gw/gantry/internal/leakcheck"
+	"github.com/gantry-gw/gantry/internal/pki"
 	"github.com/gantry-gw/gantry/internal/store"
 	"github.com/gantry-gw/gantry/internal/store/sqlite"
 )
@@ -38,45 +31,8 @@ import (
 // protocol through gorilla/websocket.
 
 func TestMain(m *testing.M) {
-	code := m.Run()
-	if code == 0 {
-		if err := checkGoroutines(); err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			code = 1
-		}
-	}
-	os.Exit(code)
-}
-
-// checkGoroutines fails when goroutines of the server, its connections or
-// the test data planes outlive the tests: Close stops what New and the
-// handler start.
-func checkGoroutines() error {
-	suspects := []string{"gantry/internal/cluster/cp", "gorilla/websocket", "net/http.(*conn).serve", "net/http/httptest"}
-	deadline := time.Now().Add(waitFor)
-	for {
-		var leaked []string
-		buf := make([]byte, 1<<20)
-		buf = buf[:runtime.Stack(buf, true)]
-		for _, g := range strings.Split(string(buf), "\n\n") {
-			if strings.Contains(g, "checkGoroutines") {
-				continue
-			}
-			for _, s := range suspects {
-				if strings.Contains(g, s) {
-					leaked = append(leaked, g)
-					break
-				}
-			}
-		}
-		if len(leaked) == 0 {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("%d goroutines leaked by the tests:\n\n%s", len(leaked), strings.Join(leaked, "\n\n"))
-		}
-		time.Sleep(20 * time.Millisecond) // poll: goroutines end asynchronously
-	}
+	// Close stops what New and the handler start.
+	leakcheck.Main(m, "gantry/internal/cluster/cp", "gorilla/websocket", "net/http.(*conn).serve", "net/http/httptest")
 }
 
 // waitFor bounds every wait for something the server does.
@@ -142,8 +98,8 @@ func newEnv(t *testing.T, mod func(*cp.Options)) *env {
 	}
 	e.srv = e.start(e.opts)
 
-	clientCert, caPool, expiry := newClientPKI(t)
-	e.certExpiry = expiry
+	clientCert, caPool := newClientPKI(t)
+	e.certExpiry = clientCert.Cert.NotAfter
 	hs := httptest.NewUnstartedServer(e.srv.Handler())
 	hs.TLS = &tls.Config{ClientAuth: tls.RequireAndVerifyClientCert, ClientCAs: caPool}
 	hs.StartTLS()
@@ -154,7 +110,7 @@ func newEnv(t *testing.T, mod func(*cp.Options)) *env {
 	e.addr = hs.Listener.Addr().String()
 	e.dialer = &websocket.Dialer{
 		HandshakeTimeout: waitFor,
-		TLSClientConfig:  &tls.Config{RootCAs: roots, Certificates: []tls.Certificate{clientCert}},
+		TLSClientConfig:  &tls.Config{RootCAs: roots, Certificates: []tls.Certificate{{Certificate: [][]byte{clientCert.Cert.Raw}, PrivateKey: clientCert.Key}}},
 	}
 	return e
 }
@@ -186,52 +142,20 @@ func (w testWriter) Write(p []byte) (int, error) {
 }
 
 // newClientPKI makes a CA and a client certificate it signed, valid for
-// half a day, returning the certificate, a pool holding the CA and the
-// certificate's NotAfter.
-func newClientPKI(t *testing.T) (tls.Certificate, *x509.CertPool, time.Time) {
+// half a day, and returns the certificate and a pool holding the CA.
+func newClientPKI(t *testing.T) (*pki.KeyPair, *x509.CertPool) {
 	t.Helper()
-	now := time.Now().Truncate(time.Second)
-	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	ca, err := pki.Issue(pki.Template{CommonName: "gantry test cluster CA", IsCA: true, NotAfter: time.Now().Add(24 * time.Hour)}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	caTmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: "gantry test cluster CA"},
-		NotBefore:             now.Add(-time.Hour),
-		NotAfter:              now.Add(24 * time.Hour),
-		IsCA:                  true,
-		BasicConstraintsValid: true,
-		KeyUsage:              x509.KeyUsageCertSign,
-	}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ca, err := x509.ParseCertificate(caDER)
-	if err != nil {
-		t.Fatal(err)
-	}
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	expiry := now.Add(12 * time.Hour)
-	leafTmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(2),
-		Subject:      pkix.Name{CommonName: "gantry test data plane"},
-		NotBefore:    now.Add(-time.Hour),
-		NotAfter:     expiry,
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
-	}
-	leafDER, err := x509.CreateCertificate(rand.Reader, leafTmpl, ca, &key.PublicKey, caKey)
+	leaf, err := pki.Issue(pki.Template{CommonName: "gantry test data plane", NotAfter: time.Now().Add(12 * time.Hour)}, ca)
 	if err != nil {
 		t.Fatal(err)
 	}
 	pool := x509.NewCertPool()
-	pool.AddCert(ca)
-	return tls.Certificate{Certificate: [][]byte{leafDER}, PrivateKey: key}, pool, expiry
+	pool.AddCert(ca.Cert)
+	return leaf, pool
 }
 
 // write runs fn in a store transaction and returns the new config version.

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/gantry-gw/gantry/internal/atomicfile"
 	"github.com/gantry-gw/gantry/internal/cluster"
 )
 
@@ -203,7 +204,8 @@ func (s *Server) load() {
 // save writes the node list to the state file: when force is set, or a
 // change is waiting (a change of last_seen alone waits up to a ping
 // interval, so pings of many nodes do not rewrite the file every second).
-// The file is replaced atomically: a crash leaves the old list or the new.
+// The file is replaced atomically, its directory created if missing: a
+// crash leaves the old list or the new.
 func (s *Server) save(force bool) {
 	if s.statePath == "" {
 		return
@@ -227,7 +229,10 @@ func (s *Server) save(force bool) {
 	slices.SortFunc(f.Nodes, func(a, b cluster.DataPlane) int { return cmp.Compare(a.ID, b.ID) })
 	data, err := json.MarshalIndent(f, "", "  ")
 	if err == nil {
-		err = writeFileAtomic(s.statePath, data)
+		err = os.MkdirAll(filepath.Dir(s.statePath), 0o700)
+	}
+	if err == nil {
+		err = atomicfile.Write(s.statePath, data, 0o600)
 	}
 	if err != nil {
 		s.log.Error("cannot save the data plane list", "path", s.statePath, "err", err)
@@ -235,39 +240,4 @@ func (s *Server) save(force bool) {
 		s.dirty = true
 		s.mu.Unlock()
 	}
-}
-
-// writeFileAtomic replaces path with data: written to a temporary file in
-// the same directory (created if missing), synced, renamed over path, and
-// the directory synced.
-func writeFileAtomic(path string, data []byte) error {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return err
-	}
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return err
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }

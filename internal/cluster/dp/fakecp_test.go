@@ -4,18 +4,13 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/json"
 	"errors"
 	"io"
 	"log"
 	"log/slog"
-	"math/big"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -30,6 +25,7 @@ import (
 
 	"github.com/gantry-gw/gantry/internal/cluster"
 	"github.com/gantry-gw/gantry/internal/declarative"
+	"github.com/gantry-gw/gantry/internal/pki"
 	"github.com/gantry-gw/gantry/internal/proxy"
 )
 
@@ -44,58 +40,27 @@ type testCerts struct {
 }
 
 var makeCerts = sync.OnceValues(func() (*testCerts, error) {
-	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	ca, err := pki.Issue(pki.Template{CommonName: "test cluster CA", IsCA: true, NotAfter: time.Now().Add(2 * time.Hour)}, nil)
 	if err != nil {
 		return nil, err
 	}
-	now := time.Now()
-	caTmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: "test cluster CA"},
-		NotBefore:             now.Add(-time.Hour),
-		NotAfter:              now.Add(time.Hour),
-		IsCA:                  true,
-		BasicConstraintsValid: true,
-		KeyUsage:              x509.KeyUsageCertSign,
-	}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
-	if err != nil {
-		return nil, err
-	}
-	ca, err := x509.ParseCertificate(caDER)
-	if err != nil {
-		return nil, err
-	}
-	leaf := func(serial int64, cn string, usage x509.ExtKeyUsage) (tls.Certificate, error) {
-		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	leaf := func(cn string) (tls.Certificate, error) {
+		kp, err := pki.Issue(pki.Template{CommonName: cn, IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}, NotAfter: time.Now().Add(time.Hour)}, ca)
 		if err != nil {
 			return tls.Certificate{}, err
 		}
-		tmpl := &x509.Certificate{
-			SerialNumber: big.NewInt(serial),
-			Subject:      pkix.Name{CommonName: cn},
-			NotBefore:    now.Add(-time.Hour),
-			NotAfter:     now.Add(time.Hour),
-			KeyUsage:     x509.KeyUsageDigitalSignature,
-			ExtKeyUsage:  []x509.ExtKeyUsage{usage},
-			IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
-		}
-		der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
-		if err != nil {
-			return tls.Certificate{}, err
-		}
-		return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, nil
+		return tls.Certificate{Certificate: [][]byte{kp.Cert.Raw}, PrivateKey: kp.Key}, nil
 	}
-	serverCert, err := leaf(2, "control plane", x509.ExtKeyUsageServerAuth)
+	serverCert, err := leaf("control plane")
 	if err != nil {
 		return nil, err
 	}
-	clientCert, err := leaf(3, "data plane", x509.ExtKeyUsageClientAuth)
+	clientCert, err := leaf("data plane")
 	if err != nil {
 		return nil, err
 	}
 	pool := x509.NewCertPool()
-	pool.AddCert(ca)
+	pool.AddCert(ca.Cert)
 	return &testCerts{
 		server: &tls.Config{
 			Certificates: []tls.Certificate{serverCert},

@@ -70,7 +70,6 @@ type ClientConn struct {
 	// wroteBefore is the count of bytes written before this exchange.
 	wroteBefore int64
 	broken      bool // an error, a close, or a hijack: never pooled again
-	aborted     atomic.Bool
 	scratch     []byte
 }
 
